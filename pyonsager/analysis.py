@@ -1,0 +1,641 @@
+"""From fluxes (arrays, a file, a FluxSeries or an on-the-fly correlator) to an OnsagerResult.
+
+Entry points
+------------
+- :func:`analyze` -- a file path (delegated to :func:`pyonsager.io_dispatch.read_any`) or
+  arrays (``energy_flux=(N, 3)``, ``mass_flux=[(N, 3), ...]`` or ``{name: (N, 3)}``, ...).
+- :func:`analyze_series` -- a :class:`~pyonsager.fluxes.FluxSeries`.
+- :func:`analyze_correlator` -- an :class:`~pyonsager.correlator.OnlineCorrelator` (or its
+  gathered :class:`~pyonsager.correlator.CorrelationData`) plus the run's metadata: the
+  drivers' path.
+
+Independent fluxes (:func:`select_species`)
+-------------------------------------------
+With total momentum conserved the species' mass fluxes sum to zero and one of them must be
+dropped; a non-diffusing species (a framework such as PS4 in Li3PS4) has, at long times, a mass
+flux that is a combination of the others and makes the Onsager matrix singular.  The rule:
+
+1. If the user names the ``mobile`` species, exactly those are used (if they are all species
+   and the fluxes sum to zero, one is dropped as in 3).
+2. Static checks on C(0) = <X_s X_t> (direction averaged): the sum is "zero" when
+   Var(sum_s X_s) <= 1e-10 sum_s Var(X_s); any further exact linear dependence (two identical
+   columns) is an error.  ``drop=None`` with a zero sum is an error.
+3. Greedy elimination on the long-time mass block M (the running integrals averaged over the
+   second half of the lag window, [max_lag/2, max_lag]): for each remaining species,
+   r_s = unexplained fraction (:func:`pyonsager.greenkubo.unexplained_fractions`) and
+   p_s = M_ss / max_t |L_ss(t)| (plateau over peak: ~0 for a species whose displacement stays
+   bounded).  While some species has min(r_s, p_s) < ``NONDIFFUSING_TOL`` (0.05), remove one of
+   them: the heaviest (masses known) or else the last in species order.  The first removal of a
+   zero-sum set is the momentum "drop"; later ones are reported as non-diffusing.  ``drop=NAME``
+   removes NAME first; ``drop=None`` removes nothing (an error if the fluxes sum to zero).
+   All r_s, p_s are reported in ``result.species_selection``; with ``mobile`` or ``drop=None``, kept
+   species that fail the test are listed in ``species["suspect"]`` and a warning says the
+   matrix is near-singular at long times (kappa is never returned silently from it).
+
+Every step depends only on the mass-flux block, so it is unchanged by J0 -> J0 + sum a_s J_s
+and by rescaling a mass flux (r_s, p_s are scale free).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from . import units as U
+from .correlator import CorrelationData, OnlineCorrelator
+from .fluxes import FluxMetadata, FluxSeries
+from .gauge import default_shifts, gauge_sensitivity
+from .greenkubo import (DEFAULT_WINDOW, GROUP_FACTOR, GreenKuboEstimate, green_kubo,
+                        symmetric_running_integral, unexplained_fractions)
+from .result import OnsagerResult, Quantity
+
+#: threshold on min(r_s, p_s) below which a species counts as non-diffusing (see module doc)
+NONDIFFUSING_TOL = 0.05
+#: Var(sum_s X_s) / sum_s Var(X_s) below which the mass fluxes are taken to sum to zero
+ZERO_SUM_TOL = 1e-10
+#: default max lag: N // DEFAULT_LAG_FRACTION samples, at most DEFAULT_MAX_LAG
+DEFAULT_LAG_FRACTION = 50
+DEFAULT_MAX_LAG = 10_000
+_CHUNK = 1 << 16
+#: a run must hold this many times the longest lag: the same bar on every path (files, arrays,
+#: on-the-fly), so a driver never reports numbers that analysing its own flux file would refuse
+MIN_SAMPLES_PER_LAG = 4
+
+
+# --------------------------------------------------------------------------- channel bookkeeping
+def _channel_kinds(names: Sequence[str]) -> list[str]:
+    kinds = []
+    for n in names:
+        if n.startswith("energy_flux"):
+            kinds.append("energy")
+        elif n.startswith("mass_flux"):
+            kinds.append("mass")
+        else:
+            kinds.append("charge")
+    return kinds
+
+
+def _infer_channel_names(nch: int, md: FluxMetadata) -> list[str]:
+    if md.extra.get("channels"):
+        names = list(md.extra["channels"])
+        if len(names) != nch:
+            raise ValueError(f"metadata names {len(names)} channels, the correlator has {nch}")
+        return names
+    ns = len(md.species)
+    rest = nch - ns
+    table = {1: (False, False), 2: (False, True), 3: (True, False), 4: (True, True)}
+    if rest not in table:
+        raise ValueError(f"cannot map {nch} correlator channels onto species {md.species}: "
+                         "pass channel_names=")
+    parts, charge = table[rest]
+    names = ["energy_flux"] + (["energy_flux_kinetic", "energy_flux_potential"] if parts else [])
+    names += [f"mass_flux_{s}" for s in md.species] + (["charge_flux"] if charge else [])
+    return names
+
+
+# --------------------------------------------------------------------------- species selection
+def select_species(species: Sequence[str], c0: np.ndarray, running: np.ndarray,
+                   masses: Optional[Sequence[float]] = None,
+                   mobile: Optional[Sequence[str]] = None, drop: Optional[str] = "auto",
+                   tol: float = NONDIFFUSING_TOL) -> tuple[list[str], dict]:
+    """Independent diffusing species (see the module docstring for the rule).
+
+    species: names in channel order; c0: (S, S) direction-averaged C(0) of the mass fluxes;
+    running: (nlag, S, S) symmetrised running integrals of the mass fluxes (any scale).
+    Returns (independent species, info dict for the result).
+    """
+    species = list(species)
+    S = len(species)
+    info: dict[str, Any] = {"names": species, "dropped": None, "nondiffusing": [],
+                            "immobile_by_user": [], "independent": [],
+                            "unexplained_fraction": {}, "plateau_ratio": {}, "suspect": [],
+                            "rule": ("mobile species given by the user" if mobile is not None
+                                     else f"greedy: min(r_s, p_s) < {tol:g} -> heaviest "
+                                     "(or last) removed")}
+    if masses is not None:
+        info["masses"] = [float(m) for m in masses]
+    if S == 0:
+        return [], info
+    d = np.sqrt(np.clip(np.diag(c0), 0, None))
+    zero = [s for s, v in zip(species, d) if v == 0]
+    if zero:
+        raise ValueError(f"mass flux of {', '.join(zero)} is identically zero: remove it")
+    corr0 = c0 / np.outer(d, d)
+    n_exact = int(np.sum(np.linalg.eigvalsh(0.5 * (corr0 + corr0.T)) < 1e-10 * S))
+    total_zero = float(np.ones(S) @ c0 @ np.ones(S)) <= ZERO_SUM_TOL * float(np.trace(c0))
+    info["momentum_conserved"] = bool(total_zero)
+    if n_exact > int(total_zero):
+        raise ValueError(
+            "the mass fluxes are linearly dependent beyond total-momentum conservation (two "
+            "identical columns, or one column a multiple of another): remove the duplicate "
+            "mass flux, or name the species to use with mobile=[...]")
+    nlag = running.shape[0]
+    late = running[nlag // 2:].mean(axis=0)
+    peak = np.max(np.abs(np.diagonal(running, axis1=1, axis2=2)), axis=0)
+    heavy = (lambda cand: max(cand, key=lambda s: (masses[species.index(s)], species.index(s)))) \
+        if masses is not None else (lambda cand: cand[-1])
+
+    def score(keep: list[str]) -> list[str]:
+        """Record r_s, p_s of the kept species; return those below tol."""
+        if not keep:
+            return []
+        idx = [species.index(s) for s in keep]
+        r = unexplained_fractions(late[np.ix_(idx, idx)])
+        p = np.array([late[i, i] / peak[i] if peak[i] > 0 else 0.0 for i in idx])
+        for s, rv, pv in zip(keep, r, p):
+            info["unexplained_fraction"][s] = float(rv)
+            info["plateau_ratio"][s] = float(pv)
+        return [s for s, rv, pv in zip(keep, r, p) if min(rv, pv) < tol]
+
+    if mobile is not None:
+        unknown = [s for s in mobile if s not in species]
+        if unknown:
+            raise ValueError(f"mobile species {unknown} not among the species {species}")
+        keep = [s for s in species if s in mobile]
+        info["immobile_by_user"] = [s for s in species if s not in mobile]
+        if total_zero and len(keep) == S:
+            pick = drop if drop not in ("auto", None) else heavy(keep)
+            if pick not in species:
+                raise ValueError(f"drop={pick!r} is not a species ({species})")
+            keep.remove(pick)
+            info["dropped"] = pick
+        info["independent"] = keep
+        info["suspect"] = score(keep)
+        return keep, info
+
+    keep = list(species)
+    if drop is None:
+        if total_zero:
+            raise ValueError("the mass fluxes of all species sum to zero (total momentum is "
+                             "conserved), so they are not independent: drop one species "
+                             "(drop='auto' or drop='NAME')")
+        info["independent"] = keep
+        info["suspect"] = score(keep)
+        return keep, info
+    if drop != "auto":
+        if drop not in species:
+            raise ValueError(f"drop={drop!r} is not a species ({species})")
+        keep.remove(drop)
+        info["dropped"] = drop
+    while keep:
+        low = score(keep)
+        if not low:
+            break
+        pick = heavy(low)
+        if info["dropped"] is None and total_zero:
+            info["dropped"] = pick
+        else:
+            info["nondiffusing"].append(pick)
+        keep.remove(pick)
+    info["independent"] = keep
+    info["suspect"] = []
+    return keep, info
+
+
+# --------------------------------------------------------------------------- core
+def _si_scale(md: FluxMetadata, kinds: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    f = U.channel_factors(md.units, list(kinds), md.mass_flux_unit)
+    pref = U.onsager_prefactor(md.units, md.volume, md.temperature, md.dt)
+    return pref * np.outer(f, f), f
+
+
+def _criterion(md: FluxMetadata, L: np.ndarray, chan: dict[str, int], indep: Sequence[str],
+               site_energies: Optional[Mapping[str, float]],
+               source: Optional[str] = None) -> Optional[dict]:
+    if not site_energies:
+        return None
+    to_ev = U.energy(md.units) / U.EV
+    if md.mass_flux_unit:
+        return {"value": None, "label": "empirical", "note": "not computed: mass-flux columns are "
+                f"proxies in {md.mass_flux_unit}, L11 is not in SI",
+                "site_energy_source": source}
+    if not indep:
+        # U is known but there is no L11: say so rather than drop where U came from
+        return {"value": None, "label": "empirical", "note": "not computed: no independent "
+                "diffusing species (no L11); see species_selection",
+                "site_energy_eV": {s: float(v) * to_ev for s, v in site_energies.items()},
+                "site_energy_source": source}
+    per = {}
+    for s in indep:
+        if s in site_energies:
+            per[s] = (float(site_energies[s]) * to_ev) ** 2 / float(L[chan[s], chan[s]])
+    if not per:
+        return None
+    value = max(per.values())
+    return {"value": value, "unit": U.CRITERION_UNIT, "per_species": per,
+            "site_energy_eV": {s: float(site_energies[s]) * to_ev for s in per},
+            "site_energy_source": source,
+            "threshold": U.CRITERION_THRESHOLD,
+            "below_threshold": bool(value < U.CRITERION_THRESHOLD),
+            "label": "empirical (Zhou et al.): U^2/L11 below 1e14 eV^2 kg^-1 s^-1 m^3 K suggests "
+                     "L00 within ~10% of kappa; U = mean site energy of the mobile species"}
+
+
+def _site_energy_map(site_energies: Any, species: Sequence[str]) -> Optional[dict[str, float]]:
+    if site_energies is None:
+        return None
+    if isinstance(site_energies, Mapping):
+        return {str(k): float(v) for k, v in site_energies.items()}
+    vals = list(site_energies)
+    if len(vals) != len(species):
+        raise ValueError(f"site_energies has {len(vals)} values for {len(species)} species")
+    return {s: float(v) for s, v in zip(species, vals)}
+
+
+#: where U came from, recorded as ``criterion.site_energy_source`` (and in the gauge report)
+SOURCE_USER = "user"
+SOURCE_FILE = "flux file"
+SOURCE_SERIES = "flux series"
+
+
+def _site_energies_and_source(site_energies: Any, fallback: Optional[Mapping[str, float]],
+                              fallback_source: str) -> tuple[Any, Optional[str]]:
+    """User-given site energies win; else the means carried by the data (file columns)."""
+    if site_energies is not None:
+        return site_energies, SOURCE_USER
+    if fallback:
+        return dict(fallback), fallback_source
+    return None, None
+
+
+def analyze_correlations(data: CorrelationData, metadata: FluxMetadata,
+                         channel_names: Optional[Sequence[str]] = None, *,
+                         cutoff: Optional[float] = None, mobile: Optional[Sequence[str]] = None,
+                         drop: Optional[str] = "auto", site_energies: Any = None,
+                         window: float = DEFAULT_WINDOW, site_energy_source: Optional[str] = None
+                         ) -> tuple[OnsagerResult, GreenKuboEstimate]:
+    """Green-Kubo analysis of gathered correlations; returns (result, the GK estimate).
+
+    cutoff: integration cutoff in the unit system's time unit (None = automatic rule).
+    site_energies: mean site energy per species (energy unit of the unit system; a mapping or
+    a list in species order); when None, ``metadata.site_energies`` (the drivers' time means of
+    the flux file's ``site_energy_*`` columns) is used.  They enable the empirical U^2/L11
+    criterion and size the gauge shifts; ``criterion.site_energy_source`` records "user" or
+    ``site_energy_source`` (default "flux file") accordingly.
+    """
+    md = metadata
+    md.validate()
+    if data.nsamples < MIN_SAMPLES_PER_LAG * (data.max_lag + 1):
+        raise ValueError(
+            f"too few samples: {data.nsamples} samples cannot resolve correlations up to max lag "
+            f"{data.max_lag} samples (need at least {MIN_SAMPLES_PER_LAG * (data.max_lag + 1)}, "
+            "better 20x more): "
+            "run longer or use a smaller max lag")
+    nch = data.correlations.shape[1]
+    names = list(channel_names) if channel_names is not None else _infer_channel_names(nch, md)
+    kinds = _channel_kinds(names)
+    chan = {n[len("mass_flux_"):]: i for i, n in enumerate(names) if n.startswith("mass_flux_")}
+    species = [s for s in md.species if s in chan] or list(chan)
+    scale, f = _si_scale(md, kinds)
+    dt_s = md.dt * U.time(md.units)
+    mobile = mobile if mobile is not None else md.mobile
+
+    midx = [chan[s] for s in species]
+    c0 = data.correlations[..., 0].mean(axis=0)
+    c0 = 0.5 * (c0 + c0.T)
+    run = symmetric_running_integral(data.correlations[:, midx][:, :, midx])
+    masses = md.masses if md.masses is not None and len(md.masses) == len(species) else None
+    indep, sinfo = select_species(species, c0[np.ix_(midx, midx)], run, masses, mobile, drop)
+    warnings: list[str] = []
+    if species and not indep:
+        warnings.append("no diffusing species detected: kappa = L00 (single-component formula)")
+    if sinfo.get("suspect"):
+        warnings.append(
+            f"species {', '.join(sinfo['suspect'])} look non-diffusing or dependent at long times "
+            f"(min(r_s, p_s) < {NONDIFFUSING_TOL:g}, see species.unexplained_fraction and "
+            "plateau_ratio): the Onsager matrix is near-singular at long times and kappa may be "
+            "unreliable; leave them out of mobile=[...]")
+    if sinfo["nondiffusing"]:
+        warnings.append(f"non-diffusing species excluded: {', '.join(sinfo['nondiffusing'])} "
+                        "(see species.unexplained_fraction / plateau_ratio; override with mobile=)")
+    e0 = names.index("energy_flux")
+    sel = [e0] + [chan[s] for s in indep]
+    gk = green_kubo(data.correlations, scale, sel, dt_s, data.segment_integrals,
+                    data.segment_weights, data.grid,
+                    cutoff=None if cutoff is None else cutoff * U.time(md.units), window=window)
+    warnings += gk.warnings
+    if gk.pseudo_samples and gk.pseudo_samples < 12:
+        warnings.append(f"error bars from only {gk.pseudo_samples} blocks x directions: the run is "
+                        "short compared with max_lag; errors are themselves uncertain")
+
+    def q(i: int, j: int) -> Quantity:
+        return Quantity(float(gk.L[i, j]), float(gk.L_err[i, j]),
+                        U.coefficient_unit(kinds[i], kinds[j], md.mass_flux_unit))
+
+    kappa_unit = U.SI_UNITS["kappa"]
+    sel_names = [names[i] for i in sel]
+    Lsym = 0.5 * (gk.L + gk.L.T)
+    om = {"names": sel_names,
+          "values": [[float(Lsym[i, j]) for j in sel] for i in sel],
+          "errors": [[float(gk.L_err[i, j]) for j in sel] for i in sel],
+          "units": [[U.coefficient_unit(kinds[i], kinds[j], md.mass_flux_unit) for j in sel]
+                    for i in sel]}
+    res = OnsagerResult(
+        kappa=Quantity(gk.kappa, gk.kappa_err, kappa_unit),
+        L00=Quantity(gk.L00, gk.L00_err, kappa_unit),
+        onsager_matrix=om,
+        estimator={"name": "green-kubo", "parameters": {
+            "cutoff_time": gk.cutoff_time, "cutoff_rule": gk.cutoff_rule, "window": gk.window,
+            "max_lag_time": data.max_lag * dt_s,
+            "error": f"delete-one jackknife over {gk.pseudo_samples} pseudo-samples (contiguous "
+                     f"time blocks >= {GROUP_FACTOR}x the cutoff, x {data.correlations.shape[0]} "
+                     "directions)"}},
+        temperature=md.temperature, volume=md.volume * U.volume(md.units), samples=data.nsamples,
+        dt=dt_s, input_units={"units": md.units, "dt": md.dt, "volume": md.volume,
+                              "time_unit": "ps" if md.units != "real" else "fs",
+                              "volume_unit": "A^3"},
+        species_selection=sinfo, warnings=warnings)
+    if len(sel) == 2:
+        res.L01 = q(sel[0], sel[1])
+        res.L01.value = float(Lsym[sel[0], sel[1]])
+        res.L11 = q(sel[1], sel[1])
+    if "energy_flux_kinetic" in names and "energy_flux_potential" in names:
+        k, p = names.index("energy_flux_kinetic"), names.index("energy_flux_potential")
+        res.kappa_k, res.kappa_p = q(k, k), q(p, p)
+        res.kappa_kp = q(k, p)
+        res.kappa_kp.value = float(Lsym[k, p])
+    res.delta = Quantity(gk.delta, gk.delta_err, "")
+    site_energies, se_source = _site_energies_and_source(
+        site_energies, md.site_energies, site_energy_source or SOURCE_FILE)
+    se = _site_energy_map(site_energies, species)
+    res.criterion = _criterion(md, Lsym, chan, indep, se, se_source)
+    have_masses = md.masses is not None and len(md.masses) == len(species)
+    if have_masses and not md.mass_flux_unit and species:
+        mk = {s: float(m) * U.mass(md.units) for s, m in zip(species, md.masses)}
+        to_ev = U.energy(md.units) / U.EV
+        se_ev = {s: v * to_ev for s, v in se.items()} if se else None
+        res.gauge_sensitivity = gauge_sensitivity(Lsym, e0, {s: chan[s] for s in species}, mk, sel,
+                                                  default_shifts(species, se_ev))
+        if se_ev:
+            res.gauge_sensitivity["site_energy_source"] = se_source
+    elif species:
+        res.gauge_sensitivity = {"note": "not computed: needs true mass fluxes and the "
+                                         "species' masses"}
+    res.arrays = {
+        "time": gk.time, "correlations": data.correlations, "counts": data.counts,
+        "L_t": gk.L_t, "kappa_t": gk.kappa_t, "L00_t": gk.L00_t,
+        "kappa_err_t": gk.kappa_err_t, "L00_err_t": gk.L00_err_t,
+        "channel_names": np.array(names), "selected": np.array(sel),
+        "cutoff_index": np.array(gk.cutoff_index), "cutoff_time": np.array(gk.cutoff_time)}
+    return res, gk
+
+
+def analyze_correlator(correlator: Union[OnlineCorrelator, CorrelationData], metadata: FluxMetadata,
+                       estimator: str = "green-kubo", *, cutoff: Optional[float] = None,
+                       mobile: Optional[Sequence[str]] = None, drop: Optional[str] = "auto",
+                       site_energies: Any = None, window: float = DEFAULT_WINDOW,
+                       channel_names: Optional[Sequence[str]] = None) -> OnsagerResult:
+    """Onsager analysis of an on-the-fly correlator (collective under MPI: gathers once).
+
+    metadata: the run's :class:`FluxMetadata` (units, dt between samples, volume, mean
+    temperature, species, masses).  Channel order as in docs/design.md; names are taken from
+    ``channel_names``, ``metadata.extra["channels"]`` or inferred from the channel count.
+    Only the Green-Kubo estimator is possible (the cepstral one needs the stored series).
+    Site energies: ``site_energies`` if given, else ``metadata.site_energies`` (the drivers
+    pass the running mean of the fix's ``site_energy_*`` columns, i.e. exactly what
+    :func:`analyze` of the flux file computes).
+    """
+    if estimator != "green-kubo":
+        raise ValueError(f"estimator {estimator!r} needs the stored flux series; on-the-fly "
+                         "correlations support estimator='green-kubo' only")
+    data = correlator.result() if isinstance(correlator, OnlineCorrelator) else correlator
+    res, _ = analyze_correlations(data, metadata, channel_names, cutoff=cutoff, mobile=mobile,
+                                  drop=drop, site_energies=site_energies, window=window)
+    return res
+
+
+def _series_arrays(series: FluxSeries) -> list[np.ndarray]:
+    arrays = [series.energy_flux]
+    if series.energy_flux_kinetic is not None and series.energy_flux_potential is not None:
+        arrays += [series.energy_flux_kinetic, series.energy_flux_potential]
+    arrays += list(series.mass_flux.values())
+    if series.charge_flux is not None:
+        arrays.append(series.charge_flux)
+    return arrays
+
+
+def _default_max_lag(n: int) -> int:
+    return int(max(1, min(n // DEFAULT_LAG_FRACTION, DEFAULT_MAX_LAG)))
+
+
+def analyze_series(series: FluxSeries, estimator: str = "green-kubo", *,
+                   max_lag: Optional[float] = None, cutoff: Optional[float] = None,
+                   fstar: Optional[float] = None, pstar: Optional[int] = None,
+                   mobile: Optional[Sequence[str]] = None, drop: Optional[str] = "auto",
+                   site_energies: Any = None, window: float = DEFAULT_WINDOW,
+                   block: Optional[int] = None) -> OnsagerResult:
+    """Onsager analysis of a stored flux series.
+
+    max_lag, cutoff: times in the unit system's time unit (metal: ps, real: fs); default
+    max_lag = min(N/50, 10^4) samples.  fstar: cepstral low-pass frequency in THz (None =
+    automatic), pstar: cepstral coefficients (None = AIC).  The Green-Kubo correlations are
+    always computed (they select the independent species and give L0a, Lab); with
+    estimator="cepstral", kappa and L00 come from :func:`pyonsager.cepstral.cepstral_analysis`.
+    """
+    if estimator not in ("green-kubo", "cepstral"):
+        raise ValueError(f"unknown estimator {estimator!r}: use 'green-kubo' or 'cepstral'")
+    md = series.metadata
+    md.validate()
+    names = series.channel_names()
+    arrays = _series_arrays(series)
+    n = len(series)
+    for name, a in zip(names, arrays):
+        if a.ndim != 2 or a.shape != (n, 3):
+            raise ValueError(f"{name} must be an (N, 3) array with N = {n}, got shape {a.shape}")
+    m = _default_max_lag(n) if max_lag is None else int(round(max_lag / md.dt))
+    if m < 1:
+        raise ValueError(f"max_lag {max_lag} is shorter than the time between samples {md.dt}")
+    if n < MIN_SAMPLES_PER_LAG * (m + 1):
+        raise ValueError(
+            f"too few samples: {n} samples ({n * md.dt:.6g} time units) cannot resolve "
+            f"correlations up to max_lag = {m} samples ({m * md.dt:.6g}); need at least "
+            f"{MIN_SAMPLES_PER_LAG * (m + 1)} samples: "
+            "pass a smaller max_lag or analyse a longer run")
+    corr = OnlineCorrelator(len(names), m, block=block)
+    for start in range(0, n, _CHUNK):
+        chunk = np.stack([a[start:start + _CHUNK] for a in arrays], axis=1)
+        if not np.all(np.isfinite(chunk)):
+            bad = start + int(np.nonzero(~np.isfinite(chunk).all(axis=(1, 2)))[0][0])
+            raise ValueError(f"non-finite value (NaN/inf) in the fluxes at row {bad}: remove the "
+                             "bad rows or the truncated end of the run")
+        corr.add(chunk)
+    if site_energies is None and series.site_energy:
+        # the time mean of the series' per-sample site energies (fix onsager's columns)
+        md = replace(md, site_energies=series.mean_site_energies())
+        source = SOURCE_FILE if md.extra.get("format") == "onsager" else SOURCE_SERIES
+    else:
+        source = None
+    res, gk = analyze_correlations(corr.result(), md, names, cutoff=cutoff, mobile=mobile,
+                                   drop=drop, site_energies=site_energies, window=window,
+                                   site_energy_source=source)
+    if estimator == "cepstral":
+        _apply_cepstral(res, arrays, gk.selected, md, fstar, pstar)
+    return res
+
+
+def _root(a: np.ndarray) -> Any:
+    while isinstance(a, np.ndarray) and a.base is not None:
+        a = a.base
+    return a
+
+
+def _stack_channels(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """(N, k, 3) array of k (N, 3) fluxes; a zero-copy strided view when they are equally
+    spaced slices of one buffer (columns of one table, as the file readers produce), so a
+    1e7-sample series is not duplicated in memory; otherwise a stacked copy."""
+    a0 = arrays[0]
+    ptrs = [a.__array_interface__["data"][0] for a in arrays]
+    steps = {p - q for p, q in zip(ptrs[1:], ptrs[:-1])}
+    if (len(arrays) > 1 and len(steps) == 1 and all(a.strides == a0.strides for a in arrays)
+            and all(a.dtype == np.float64 for a in arrays)
+            and all(_root(a) is _root(a0) for a in arrays) and _root(a0) is not a0):
+        step = steps.pop()
+        view = np.lib.stride_tricks.as_strided(
+            a0, shape=(a0.shape[0], len(arrays), a0.shape[1]),
+            strides=(a0.strides[0], step, a0.strides[1]), writeable=False)
+        if all(np.shares_memory(view[:, i], a) and view[:1, i].tolist() == a[:1].tolist()
+               and view[-1:, i].tolist() == a[-1:].tolist() for i, a in enumerate(arrays)):
+            return view
+    return np.stack(arrays, axis=1)
+
+
+def _apply_cepstral(res: OnsagerResult, arrays: list[np.ndarray], sel: Sequence[int],
+                    md: FluxMetadata, fstar: Optional[float], pstar: Optional[int]) -> None:
+    from .cepstral import cepstral_analysis
+
+    dt_s = md.dt * U.time(md.units)
+    x = _stack_channels([arrays[i] for i in sel])
+    c = cepstral_analysis(x, dt_s, fstar=None if fstar is None else fstar * 1e12, pstar=pstar)
+    del x
+    f0 = U.energy_flux(md.units)
+    base = f0 * f0 / (md.volume * U.volume(md.units) * U.K_B * md.temperature ** 2)
+    gk_params = res.estimator["parameters"]
+    gk_kappa = res.kappa.to_dict()
+    res.kappa = Quantity(c.kappa * base, c.kappa_error * base, U.SI_UNITS["kappa"])
+    res.L00 = Quantity(c.L00 * base, c.L00_error * base, U.SI_UNITS["kappa"])
+    k, l00 = res.kappa.value, res.L00.value
+    d_err = float(np.hypot(res.L00.error / k, l00 * res.kappa.error / k ** 2))
+    res.delta = Quantity((l00 - k) / k, d_err, "")
+    params = {"fstar": c.fstar, "fstar_THz": c.fstar * 1e-12, "fstar_rule": c.fstar_rule,
+              "pstar": c.pstar, "pstar_L00": c.pstar_L00}
+    # fields added by later versions of the cepstral module are passed on when present
+    if getattr(c, "fstar_L00", None) is not None:
+        params["fstar_L00"] = c.fstar_L00
+    if getattr(c, "kappa_pstar", None) is not None:
+        params["kappa_at_pstar"] = {"value": c.kappa_pstar * base,
+                                    "error": c.kappa_pstar_error * base,
+                                    "unit": U.SI_UNITS["kappa"]}
+    params.update({
+        "error": "cepstral (see pyonsager.cepstral); delta error neglects the kappa-L00 "
+                 "correlation",
+        "off_diagonal": "L0a, Lab and the decomposition from Green-Kubo",
+        "green_kubo": {"kappa": gk_kappa, **gk_params}})
+    res.estimator = {"name": "cepstral", "parameters": params}
+    res.arrays.update({
+        "frequencies": c.frequencies, "reduced_periodogram": c.reduced_periodogram * base,
+        "cepstral_fit": c.cepstral_fit + np.log(base), "periodogram_L00": c.periodogram_L00 * base,
+        "cepstral_fit_L00": c.cepstral_fit_L00 + np.log(base), "aic": c.aic})
+    if getattr(c, "frequencies_L00", None) is not None:
+        res.arrays["frequencies_L00"] = c.frequencies_L00
+
+
+def _as_flux(name: str, a: Any) -> np.ndarray:
+    x = np.asarray(a, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != 3:
+        raise ValueError(f"{name} must be an (N, 3) array, got shape {x.shape}")
+    return x
+
+
+def analyze(source: Any = None, *, energy_flux: Any = None, mass_flux: Any = None,
+            dt: Optional[float] = None, temperature: Optional[float] = None,
+            volume: Optional[float] = None, units: Optional[str] = None,
+            estimator: str = "green-kubo", max_lag: Optional[float] = None,
+            cutoff: Optional[float] = None, fstar: Optional[float] = None,
+            pstar: Optional[int] = None, mobile: Optional[Sequence[str]] = None,
+            drop: Optional[str] = "auto", energy_flux_kinetic: Any = None,
+            energy_flux_potential: Any = None, charge_flux: Any = None,
+            species: Optional[Sequence[str]] = None, masses: Optional[Sequence[float]] = None,
+            counts: Optional[Sequence[int]] = None, site_energies: Any = None,
+            mass_flux_unit: Optional[str] = None, window: float = DEFAULT_WINDOW,
+            temperature_column: Optional[str] = None, mass_flux_units: str = "column",
+            workers: Optional[int] = None) -> OnsagerResult:
+    """Thermal conductivity kappa = 1/(L^-1)_00 and the Onsager matrix of a flux series.
+
+    File: ``analyze(path, ...)`` reads our ``.onsager`` files (self-describing) or LAMMPS column
+    files through :func:`pyonsager.io_dispatch.read_any`; then ``energy_flux``, ``mass_flux``
+    (and the kinetic/potential ones) are column KEYs, and units, dt, volume, temperature or
+    temperature_column as for ``pyonsager analyze``.
+
+    Arrays: ``analyze(energy_flux=J0, mass_flux=[J1, ...] or {name: J}, dt=, temperature=,
+    volume=, units="metal"|"real"|"ase")``: each flux an (N, 3) array, extensive (summed over
+    atoms), in the unit system's units (metal: eV A/ps and g/mol A/ps); dt = time between
+    samples (ps for metal, fs for real); volume in A^3; temperature in K.  Optional: the
+    kinetic and potential parts of J0 (decomposition), charge_flux, species names and masses
+    (g/mol; enable the gauge report and the heaviest-species drop rule), site_energies (mean
+    site energy per species in the unit system's energy unit; enables the empirical U^2/L11
+    criterion and gauge shifts of that size; default for files: the time mean of their
+    ``site_energy_*`` columns, see ``criterion.site_energy_source``), mass_flux_unit (mass-flux columns are proxies,
+    e.g. "A/ps" for a centre-of-mass velocity: kappa is unchanged, L01 and L11 are in that unit).
+
+    Common options: estimator "green-kubo" (default) or "cepstral"; max_lag and cutoff in the
+    unit system's time unit; fstar in THz; mobile (names of the diffusing species), drop
+    ("auto", a species name, or None); window (cutoff rule factor).
+    Returns an :class:`~pyonsager.result.OnsagerResult` (attributes in SI).
+    """
+    opts = dict(estimator=estimator, max_lag=max_lag, cutoff=cutoff, fstar=fstar, pstar=pstar,
+                mobile=mobile, drop=drop, site_energies=site_energies, window=window)
+    if isinstance(source, FluxSeries):
+        return analyze_series(source, **opts)
+    if source is not None:
+        if not isinstance(source, (str, os.PathLike)):
+            raise TypeError("analyze() takes a file path or a FluxSeries as first argument; pass "
+                            "arrays as energy_flux=..., mass_flux=[...]")
+        from .io_dispatch import read_any
+
+        series = read_any(source, units=units, dt=dt, volume=volume, temperature=temperature,
+                          temperature_column=temperature_column, energy_flux=energy_flux,
+                          mass_flux=[mass_flux] if isinstance(mass_flux, str) else list(mass_flux or ()),
+                          energy_flux_kinetic=energy_flux_kinetic,
+                          energy_flux_potential=energy_flux_potential,
+                          mass_flux_units=mass_flux_units, mobile=mobile, workers=workers)
+        if masses is not None:
+            series = series.with_metadata(masses=list(masses))
+        return analyze_series(series, **opts)
+
+    if energy_flux is None:
+        raise ValueError("pass a file path or energy_flux=(N, 3) array")
+    missing = [k for k, v in (("dt", dt), ("temperature", temperature), ("volume", volume),
+                              ("units", units)) if v is None]
+    if missing:
+        raise ValueError(f"arrays need {', '.join(missing)}: e.g. dt=0.01 (ps), "
+                         "temperature=700 (K), volume=17000 (A^3), units='metal'")
+    j0 = _as_flux("energy_flux", energy_flux)
+    if mass_flux is None:
+        mf: dict[str, np.ndarray] = {}
+    elif isinstance(mass_flux, Mapping):
+        mf = {str(k): _as_flux(f"mass_flux[{k}]", v) for k, v in mass_flux.items()}
+    else:
+        lst = list(mass_flux)
+        if lst and np.asarray(lst[0]).ndim == 1:     # a single (N, 3) array given bare
+            lst = [np.asarray(mass_flux)]
+        names = (list(species) if species is not None
+                 else [f"species{i + 1}" for i in range(len(lst))])
+        if len(names) != len(lst):
+            raise ValueError(f"{len(lst)} mass fluxes but {len(names)} species names")
+        mf = {s: _as_flux(f"mass_flux[{s}]", v) for s, v in zip(names, lst)}
+    parts = (energy_flux_kinetic is not None) and (energy_flux_potential is not None)
+    md = FluxMetadata(units=units, dt=float(dt), volume=float(volume),
+                      temperature=float(temperature), species=list(mf),
+                      masses=None if masses is None else [float(m) for m in masses],
+                      counts=None if counts is None else [int(c) for c in counts],
+                      mobile=None if mobile is None else list(mobile),
+                      mass_flux_unit=mass_flux_unit)
+    series = FluxSeries(
+        energy_flux=j0, mass_flux=mf, metadata=md,
+        energy_flux_kinetic=_as_flux("energy_flux_kinetic", energy_flux_kinetic) if parts else None,
+        energy_flux_potential=(_as_flux("energy_flux_potential", energy_flux_potential)
+                               if parts else None),
+        charge_flux=None if charge_flux is None else _as_flux("charge_flux", charge_flux))
+    return analyze_series(series, **opts)

@@ -1,0 +1,227 @@
+"""Command line: ``pyonsager analyze|run|demo|plugin-path``.
+
+Every user error (bad file, bad option, singular flux set ...) ends in one line on stderr,
+``pyonsager <command>: error: <what is wrong and how to fix it>``, and exit status 2; never
+a traceback.  Warnings (a dropped truncated line, an ill-conditioned matrix ...) are printed
+as ``pyonsager <command>: warning: ...`` and do not change the exit status.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from typing import Any, Callable, Optional, Sequence
+
+EXIT_USAGE = 2
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _add_analyze(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "analyze", help="thermal conductivity from a flux file",
+        description="Onsager coefficients and kappa from a pyonsager flux file (needs only "
+                    "FILE) or a LAMMPS fix ave/time / fix print column file (needs --units, "
+                    "--dt, --volume, a temperature and --energy-flux).",
+        epilog="KEY: 'flux' selects c_flux[1] c_flux[2] c_flux[3] (the c_/v_/f_ prefix may be "
+               "omitted); 'c_flux[4:6]' three columns of a longer vector; 'jx,jy,jz' three named "
+               "columns.  A full column name selects that column alone, so it must be one of "
+               "three listed with commas: every flux needs its x, y, z components.  "
+               "--mass-flux accepts NAME=KEY to name the species.  Errors: one line, exit "
+               "status 2.")
+    p.add_argument("file", metavar="FILE", help="flux file (.onsager) or LAMMPS column file")
+    p.add_argument("--units", choices=("metal", "real"),
+                   help="LAMMPS unit system of the columns (time: metal ps, real fs)")
+    p.add_argument("--dt", type=float, metavar="DT",
+                   help="time between rows in the unit system's time unit (metal: ps, real: fs)")
+    p.add_argument("--volume", type=float, metavar="V", help="cell volume in Angstrom^3")
+    t = p.add_mutually_exclusive_group()
+    t.add_argument("--temperature", type=float, metavar="T", help="temperature in K")
+    t.add_argument("--temperature-column", metavar="NAME",
+                   help="column holding the temperature (its mean is used)")
+    p.add_argument("--energy-flux", metavar="KEY", help="energy-flux columns (extensive)")
+    p.add_argument("--mass-flux", metavar="KEY", action="extend", nargs="+", default=[],
+                   help="one KEY (or NAME=KEY) per species; repeat or list several")
+    p.add_argument("--energy-flux-kinetic", metavar="KEY", help="kinetic part of the energy flux")
+    p.add_argument("--energy-flux-potential", metavar="KEY",
+                   help="potential part of the energy flux")
+    p.add_argument("--mass-flux-units", metavar="column|mass|UNIT", default="column",
+                   help="'column' (default): mass-flux columns are only proportional to the "
+                        "mass fluxes (e.g. compute vcm), L01/L11 are reported in the columns' "
+                        "unit; 'mass': extensive mass fluxes in the unit system (metal: "
+                        "amu A/ps); any other text names the columns' unit (e.g. A/ps)")
+    p.add_argument("--estimator", choices=("green-kubo", "cepstral"), default="green-kubo")
+    p.add_argument("--fstar", type=float, metavar="THZ",
+                   help="cepstral low-pass frequency f* in THz (default: automatic)")
+    p.add_argument("--max-lag", type=float, metavar="TIME",
+                   help="longest correlation time, in the unit system's time unit")
+    p.add_argument("--cutoff", type=float, metavar="TIME",
+                   help="Green-Kubo integration cutoff in the unit system's time unit "
+                        "(default: automatic)")
+    p.add_argument("--mobile", metavar="SPECIES", nargs="+",
+                   help="species that diffuse (default: decided from the data)")
+    p.add_argument("--drop", metavar="SPECIES|auto|none", default="auto",
+                   help="species whose mass flux is dropped because total momentum is conserved "
+                        "(default auto: the heaviest, or the last; none: drop nothing)")
+    p.add_argument("--out", metavar="DIR", default="onsager",
+                   help="output directory (default: ./onsager)")
+    p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    p.set_defaults(func=_analyze_cmd)
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", metavar="DIR", help="output directory")
+    p.add_argument("--restart", action="store_true",
+                   help="continue from the checkpoint in the output directory")
+    p.add_argument("--production-steps", type=int, metavar="N",
+                   help="override the number of production steps")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pyonsager",
+        description="Thermal conductivity of multi-component materials from Green-Kubo with "
+                    "Onsager's reciprocal relations.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    _add_analyze(sub)
+    run = sub.add_parser("run", help="run LAMMPS from a YAML config with on-the-fly analysis")
+    run.add_argument("config", metavar="CONFIG.yaml")
+    _add_run_options(run)
+    run.set_defaults(func=_run_cmd)
+    demo = sub.add_parser("demo", help="run the packaged AgI example")
+    _add_run_options(demo)
+    demo.set_defaults(func=_demo_cmd)
+    pp = sub.add_parser("plugin-path", help="print the path of the LAMMPS plugin")
+    pp.set_defaults(func=_plugin_path_cmd)
+    return parser
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _run_cmd(args: argparse.Namespace) -> Optional[int]:
+    from pyonsager.lammps.cli import run_main   # lazy: imports LAMMPS
+
+    return run_main(args)
+
+
+def _demo_cmd(args: argparse.Namespace) -> Optional[int]:
+    from pyonsager.lammps.cli import demo_main   # lazy: imports LAMMPS
+
+    return demo_main(args)
+
+
+def _plugin_path_cmd(args: argparse.Namespace) -> int:
+    from pyonsager._plugin import plugin_path
+
+    print(plugin_path())
+    return 0
+
+
+def reader_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keywords of :func:`pyonsager.io_dispatch.read_any` from the parsed options."""
+    return dict(units=args.units, dt=args.dt, volume=args.volume, temperature=args.temperature,
+                temperature_column=args.temperature_column, energy_flux=args.energy_flux,
+                mass_flux=list(args.mass_flux), energy_flux_kinetic=args.energy_flux_kinetic,
+                energy_flux_potential=args.energy_flux_potential,
+                mass_flux_units=args.mass_flux_units, mobile=args.mobile)
+
+
+def analysis_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keywords of :func:`pyonsager.analysis.analyze_series` from the parsed options.
+
+    Times (--max-lag, --cutoff) stay in the unit system's time unit, f* in THz.
+    """
+    drop = None if args.drop.lower() == "none" else args.drop
+    return dict(estimator=args.estimator, fstar=args.fstar, max_lag=args.max_lag,
+                cutoff=args.cutoff, mobile=args.mobile, drop=drop)
+
+
+def _analyze_cmd(args: argparse.Namespace) -> int:
+    from pyonsager.io_dispatch import read_any
+
+    series = read_any(args.file, **reader_options(args))
+    from pyonsager.analysis import analyze_series   # after reading: input errors come first
+
+    result = analyze_series(series, **analysis_options(args))
+    print(format_table(result, series.metadata.mass_flux_unit))
+    written = result.write(args.out, plots=not args.no_plots)
+    print("wrote " + ", ".join(os.fspath(p) for p in written))
+    return 0
+
+
+def format_table(result: Any, mass_flux_unit: Optional[str] = None) -> str:
+    """The summary printed by ``pyonsager analyze`` (the result's table, plus unit notes)."""
+    text = _cli_wording(result.table())
+    if mass_flux_unit and len(result.onsager_matrix.get("names", [])) > 1:
+        text += (f"\nNOTE       mass-flux columns taken as proportional to the mass fluxes: "
+                 f"L01, L11 are in '{mass_flux_unit}' (not SI); kappa and L00 are unaffected")
+    return text
+
+
+# --------------------------------------------------------------------------- main
+
+
+#: Python keyword spellings in the analysis' messages -> the CLI options that do the same
+_CLI_WORDS = (("drop='auto' or drop='NAME'", "--drop auto or --drop NAME"),
+              ("mobile=[...]", "--mobile NAME ..."), ("a smaller max_lag", "a smaller --max-lag"),
+              ("pass channel_names=", "check the flux file's columns"),
+              ("increase max_lag or pass cutoff=", "increase --max-lag or pass --cutoff"),
+              ("override with mobile=", "override with --mobile"))
+
+
+def _cli_wording(text: str) -> str:
+    for python, option in _CLI_WORDS:
+        text = text.replace(python, option)
+    return text
+
+
+def _one_line(exc: BaseException) -> str:
+    text = _cli_wording(" ".join(str(exc).split()))
+    return text or type(exc).__name__
+
+
+def _report_warnings(prog: str, caught: Sequence[warnings.WarningMessage]) -> None:
+    seen: set[str] = set()
+    for w in caught:
+        text = _one_line(w.message) if isinstance(w.message, BaseException) else str(w.message)
+        if text not in seen:
+            seen.add(text)
+            print(f"{prog}: warning: {text}", file=sys.stderr)
+
+
+def _guarded(prog: str, func: Callable[[], Optional[int]], collect_warnings: bool) -> int:
+    """Run a command; user errors become one line on stderr and exit status 2.
+
+    collect_warnings: print Python warnings as one ``prog: warning: ...`` line each (for the
+    short ``analyze``; long runs let warnings appear when they happen).
+    """
+    with warnings.catch_warnings(record=collect_warnings) as caught:
+        if collect_warnings:
+            warnings.simplefilter("always")
+        try:
+            code = func()
+        except (ValueError, OSError) as exc:      # bad input, named by the raiser
+            _report_warnings(prog, caught or [])
+            print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            print(f"{prog}: interrupted", file=sys.stderr)
+            return 130
+    _report_warnings(prog, caught or [])
+    return int(code or 0)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``pyonsager`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return _guarded(f"pyonsager {args.command}", lambda: args.func(args),
+                    collect_warnings=args.command == "analyze")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,656 @@
+"""Reader for whitespace-separated column files: LAMMPS ``fix ave/time`` and ``fix print``.
+
+Two layers:
+
+* :func:`read_table` -- names + float64 rows of any column file (also used for our own
+  ``.onsager`` files by :mod:`pyonsager.fluxfile`).  Column names come from the last comment
+  line before the data (LAMMPS writes ``# TimeStep c_flux[1] c_flux[2] c_flux[3]``) or from a
+  first non-numeric line; when neither names every column the columns are ``col1 .. colN``.
+  A truncated last line (a run that crashed while writing) is dropped with a
+  :class:`TruncatedFileWarning`; any other malformed line is an :class:`InputError` naming it.
+* :func:`read_columns` -- picks the energy flux, mass fluxes and temperature out of a table by
+  KEY (see :func:`resolve_key`) and returns a :class:`~pyonsager.fluxes.FluxSeries`.
+
+Speed: numbers are parsed in byte ranges aligned on line ends by pandas' C tokenizer when
+pandas is installed (optional; ~6x faster) or numpy's ``loadtxt`` (strict: also the fallback
+that names malformed lines), in several processes for large files (see :func:`read_table`);
+only the selected columns are kept.  Both give the same doubles (correctly rounded).
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from pyonsager.fluxes import FluxMetadata, FluxSeries
+
+#: Prefixes LAMMPS puts in front of compute (c_), variable (v_) and fix (f_) outputs.
+LAMMPS_PREFIXES = ("c_", "v_", "f_")
+
+_CHUNK_BYTES = 32 << 20           # bytes parsed per loadtxt call (bounds transient memory)
+_PARALLEL_MIN_BYTES = 64 << 20    # below this a process pool costs more than it saves
+#: Default titles of LAMMPS fixes: sentences, not column names (a 6-column fix print file
+#: would otherwise get its columns named "Fix print output for fix ID").
+_DEFAULT_TITLES = ("Fix print output for fix", "Time-averaged data for fix")
+
+#: Use pandas' parser when it is installed (same doubles, much faster); tests switch it off to
+#: check the numpy path.
+USE_PANDAS = True
+_RANGE_KEY = re.compile(r"^(?P<base>.+)\[(?P<a>\d+)\s*(?::|\.\.|-)\s*(?P<b>\d+)\]$")
+
+
+class InputError(ValueError):
+    """Bad user input (file content or options); the message is one line and names the fix."""
+
+
+class TruncatedFileWarning(UserWarning):
+    """The last line of a file was incomplete (a crashed write) and was dropped."""
+
+
+@dataclass
+class TableHeader:
+    """What precedes the data: column names, comment lines, where the data starts."""
+
+    path: str
+    names: list[str]
+    comments: list[str]            # comment lines before the data, '#' and whitespace stripped
+    data_offset: int               # byte offset of the first data line
+    first_data_line: int           # 1-based line number of the first data line
+    named_by: str                  # "comment", "first line" or "none" (names are col1..colN)
+
+
+@dataclass
+class Table:
+    """Rows of a column file.  ``data`` holds the columns ``names`` (after ``usecols``)."""
+
+    header: TableHeader
+    names: list[str]
+    data: np.ndarray
+    truncated: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- header
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def scan_header(path: str) -> TableHeader:
+    """Read the lines before the first data row and decide the column names."""
+    comments: list[str] = []
+    names_line: Optional[list[str]] = None
+    offset = 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(iter(f.readline, b""), start=1):
+            text = raw.decode("utf-8", errors="replace").strip()
+            if not text:
+                offset += len(raw)
+                continue
+            if text.startswith("#"):
+                comments.append(text.lstrip("#").strip())
+                offset += len(raw)
+                continue
+            tokens = text.split()
+            if not all(_is_number(t) for t in tokens):
+                if names_line is not None:
+                    raise InputError(
+                        f"{path}: line {lineno} is neither numbers nor a comment ({text[:60]!r}); "
+                        "remove it or start it with '#'")
+                names_line = tokens
+                offset += len(raw)
+                continue
+            if not raw.endswith(b"\n"):
+                raise InputError(
+                    f"{path}: the only data line ({lineno}) is incomplete; the run wrote no "
+                    "complete row -- run longer or check that the run did not crash")
+            return _header(path, tokens, comments, names_line, offset, lineno)
+    raise InputError(f"{path}: no data rows found (only comments or empty); check the file name "
+                     "and that the run wrote output")
+
+
+def _header(path: str, first_row: list[str], comments: list[str],
+            names_line: Optional[list[str]], offset: int, lineno: int) -> TableHeader:
+    ncols = len(first_row)
+    _refuse_vector_mode(path, comments)
+    if names_line is not None and len(names_line) == ncols:
+        names, how = names_line, "first line"
+    elif (comments and len(comments[-1].split()) == ncols
+          and not comments[-1].startswith(_DEFAULT_TITLES)):
+        names, how = comments[-1].split(), "comment"
+    else:
+        # fix print's default title ("Fix print output for fix ID") names no column
+        names, how = [f"col{i}" for i in range(1, ncols + 1)], "none"
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise InputError(f"{path}: column names repeat ({', '.join(dup)}); give each column a "
+                         "unique name in the header line")
+    return TableHeader(path, names, comments, offset, lineno, how)
+
+
+def _refuse_vector_mode(path: str, comments: list[str]) -> None:
+    # fix ave/time mode vector writes "# TimeStep Number-of-rows" then blocks of indexed rows
+    if any("Number-of-rows" in c for c in comments):
+        raise InputError(f"{path} was written by fix ave/time in mode vector; write the fluxes "
+                         "with mode scalar (one row per timestep, e.g. c_flux[1] c_flux[2] "
+                         "c_flux[3])")
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def _data_end(path: str, header: TableHeader) -> tuple[int, bool]:
+    """Byte offset just past the last complete data line, and whether a line was dropped."""
+    size = os.path.getsize(path)
+    ncols = len(header.names)
+    with open(path, "rb") as f:
+        tail_start = max(header.data_offset, size - (1 << 20))
+        f.seek(tail_start)
+        tail = f.read()
+    if not tail.endswith(b"\n"):
+        cut = tail.rfind(b"\n")
+        return (tail_start + cut + 1 if cut >= 0 else header.data_offset), True
+    body = tail[:-1]
+    cut = body.rfind(b"\n")
+    last = body[cut + 1:].decode("utf-8", errors="replace").strip()
+    if last and not last.startswith("#"):
+        tokens = last.split()
+        if len(tokens) != ncols or not all(_is_number(t) for t in tokens):
+            return (tail_start + cut + 1 if cut >= 0 else header.data_offset), True
+    return size, False
+
+
+def _ranges(start: int, end: int, path: str, nbytes: int) -> list[tuple[int, int]]:
+    """Split [start, end) into ranges of about nbytes that end on a newline."""
+    bounds = [start]
+    with open(path, "rb") as f:
+        pos = start + nbytes
+        while pos < end:
+            f.seek(pos)
+            rest = f.readline()
+            pos = min(pos + len(rest), end)
+            if pos >= end:
+                break
+            bounds.append(pos)
+            pos += nbytes
+    bounds.append(end)
+    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def _pandas():
+    """pandas if installed and enabled: its C tokenizer is ~6x faster than numpy's loadtxt."""
+    if not USE_PANDAS:
+        return None
+    try:
+        import pandas
+    except ImportError:
+        return None
+    return pandas
+
+
+def _fast_parse(chunk: bytes, ncols: int) -> Optional[np.ndarray]:
+    """Parse with pandas; None when pandas is missing or the chunk needs the strict parser.
+
+    pandas fills short rows with NaN instead of failing, so any NaN (or error) sends the chunk
+    to loadtxt, which reports malformed lines and real NaNs exactly.
+    """
+    pd = _pandas()
+    if pd is None:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rows = pd.read_csv(io.BytesIO(chunk), sep=r"\s+", header=None, comment="#",
+                               dtype=np.float64, engine="c").to_numpy(dtype=np.float64)
+    except (ValueError, pd.errors.EmptyDataError):
+        return None
+    if rows.ndim != 2 or rows.shape[1] != ncols or np.isnan(rows).any():
+        return None
+    return rows
+
+
+def _parse_range(path: str, start: int, end: int, ncols: int,
+                 usecols: Optional[Sequence[int]]) -> np.ndarray:
+    """Parse the complete lines in bytes [start, end) into an (n, len(usecols)) array."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        chunk = f.read(end - start)
+    # all columns are parsed (not only usecols) so that every row is checked to have
+    # exactly ncols fields: a crashed write glued to the next row must not pass silently
+    rows = _fast_parse(chunk, ncols)
+    if rows is None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")      # a chunk of comments only is no error
+                rows = np.loadtxt(io.BytesIO(chunk), dtype=np.float64, comments="#", ndmin=2)
+        except ValueError:
+            rows = None
+        if rows is None or (rows.size and rows.shape[1] != ncols):
+            _raise_bad_line(path, start, chunk, ncols)
+    if rows.size == 0:
+        return np.empty((0, len(usecols) if usecols is not None else ncols))
+    return rows if usecols is None else np.ascontiguousarray(rows[:, list(usecols)])
+
+
+def _raise_bad_line(path: str, start: int, chunk: bytes, ncols: int) -> None:
+    """Find the malformed line of a chunk (slow path, errors only) and raise naming it."""
+    with open(path, "rb") as f:
+        lines_before = sum(block.count(b"\n") for block in _blocks(f, 0, start))
+    for i, raw in enumerate(chunk.split(b"\n")):
+        text = raw.decode("utf-8", errors="replace").strip()
+        if not text or text.startswith("#"):
+            continue
+        tokens = text.split()
+        if len(tokens) != ncols or not all(_is_number(t) for t in tokens):
+            raise InputError(
+                f"{path}: line {lines_before + i + 1} has {len(tokens)} fields, expected "
+                f"{ncols} numbers ({text[:60]!r}); fix or delete that line (two runs written "
+                "into one file?)")
+    raise InputError(f"{path}: could not parse the data after byte {start}")
+
+
+def _blocks(f, start: int, end: int):
+    f.seek(start)
+    pos = start
+    while pos < end:
+        block = f.read(min(_CHUNK_BYTES, end - pos))
+        if not block:
+            return
+        pos += len(block)
+        yield block
+
+
+def _count_lines(path: str, start: int, end: int) -> int:
+    with open(path, "rb") as f:
+        return sum(block.count(b"\n") for block in _blocks(f, start, end))
+
+
+def _default_workers(nbytes: int) -> int:
+    # spawning workers pays off only for big files and with cores to spare (measured: on a
+    # busy 2-core machine two workers were slower than one)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if nbytes < _PARALLEL_MIN_BYTES or (cores or 1) <= 2:
+        return 1
+    return min(4, cores)
+
+
+def _parse_all(path: str, start: int, end: int, ncols: int,
+               usecols: Optional[Sequence[int]], workers: int) -> np.ndarray:
+    """Parse [start, end) into one preallocated array (peak memory ~ the result + a chunk)."""
+    width = len(usecols) if usecols is not None else ncols
+    # one row per newline at most (comments and blank lines only make it shorter)
+    out = np.empty((_count_lines(path, start, end), width), dtype=np.float64)
+    ranges = _ranges(start, end, path, _CHUNK_BYTES)
+    n = 0
+    for rows in _map_ranges(path, ranges, ncols, usecols, workers):
+        out[n:n + len(rows)] = rows
+        n += len(rows)
+    return out[:n] if n < len(out) else out
+
+
+def _map_ranges(path: str, ranges: list[tuple[int, int]], ncols: int,
+                usecols: Optional[Sequence[int]], workers: int):
+    """Parsed arrays of the byte ranges, in order (in worker processes when workers > 1)."""
+    if workers <= 1 or len(ranges) < 2 or not _spawn_safe():
+        for a, b in ranges:
+            yield _parse_range(path, a, b, ncols, usecols)
+        return
+    import concurrent.futures
+    import multiprocessing
+
+    # spawn, not fork: the caller may hold MPI or threads that a fork would copy half-way
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(_parse_range, path, a, b, ncols, usecols) for a, b in ranges]
+        for fut in futures:
+            yield fut.result()
+
+
+def _spawn_safe() -> bool:
+    # spawned workers re-import __main__ from its file: impossible for `python - <script`
+    import sys
+
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    return main_file is None or os.path.isfile(main_file)
+
+
+def read_table(path: str, usecols: Optional[Sequence[str]] = None,
+               workers: Optional[int] = None) -> Table:
+    """Read a whitespace-separated column file.
+
+    Parameters
+    ----------
+    path: file to read.
+    usecols: names of the columns to keep (all when None); parsing cost is the same, memory
+        is only what is kept.
+    workers: processes used to parse; default 1 below 64 MB or with <= 2 cores, else
+        min(4, cores).
+
+    A truncated last line is dropped with a :class:`TruncatedFileWarning`.  Rows are not
+    checked for NaN/inf here (see :func:`check_finite`).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError(f"no such file: {path}")
+    header = scan_header(path)
+    idx = None if usecols is None else [header.names.index(n) for n in usecols]
+    end, truncated = _data_end(path, header)
+    if workers is None:
+        workers = _default_workers(end - header.data_offset)
+    data = _parse_all(path, header.data_offset, end, len(header.names), idx, workers)
+    notes = []
+    if truncated:
+        msg = (f"{path}: the last line was incomplete (a run stopped while writing?) and was "
+               f"dropped; {len(data)} complete rows read")
+        warnings.warn(msg, TruncatedFileWarning, stacklevel=2)
+        notes.append(msg)
+    if len(data) == 0:
+        raise InputError(f"{path}: no complete data rows; run longer or check the file")
+    names = list(header.names) if usecols is None else list(usecols)
+    return Table(header, names, data, truncated, notes)
+
+
+def check_finite(table: Table, columns: Optional[Sequence[str]] = None) -> None:
+    """Refuse NaN/inf in ``columns`` (default all), naming the first bad row and its step."""
+    cols = list(range(len(table.names))) if columns is None else \
+        [table.names.index(c) for c in columns]
+    block = 1 << 18              # rows per check: no full-size temporary for 1e7-row files
+    for start in range(0, len(table.data), block):
+        part = table.data[start:start + block]
+        part = part if columns is None else part[:, cols]
+        bad = ~np.isfinite(part).all(axis=1)
+        if bad.any():
+            _raise_non_finite(table, cols, start + int(np.argmax(bad)))
+
+
+def _raise_non_finite(table: Table, cols: list[int], row: int) -> None:
+    values = table.data[row, cols]
+    col = table.names[cols[int(np.argmax(~np.isfinite(values)))]]
+    nbad = int(sum((~np.isfinite(table.data[a:a + (1 << 18)][:, cols]).all(axis=1)).sum()
+                   for a in range(0, len(table.data), 1 << 18)))
+    where = f"data row {row + 1}"
+    step = _step_of_row(table, row)
+    if step is not None:
+        where += f" (step {step})"
+    raise InputError(
+        f"{table.header.path}: {where} has a non-finite value in {col} "
+        f"({nbad} bad rows in all); the simulation blew up there -- cut the file "
+        "before that row or rerun with a smaller timestep")
+
+
+def check_steps(steps: Optional[np.ndarray], path: str) -> Optional[str]:
+    """Warn (and return the message) when the step column is not evenly spaced.
+
+    The analysis assumes one row every dt; a restarted run appended to the file (repeated or
+    backwards steps) or a gap silently distorts the correlations, so the user is told where.
+    """
+    if steps is None or len(steps) < 3:
+        return None
+    d = np.diff(steps)
+    bad = np.nonzero(d != d[0])[0]
+    if d[0] > 0 and len(bad) == 0:
+        return None
+    i = int(bad[0]) + 1 if d[0] > 0 else 1
+    msg = (f"{path}: steps are not evenly spaced (data row {i + 1}: step {int(steps[i - 1])} -> "
+           f"{int(steps[i])}, expected +{int(d[0])}); the rows are analysed as if one dt apart "
+           "-- remove repeated rows of a restarted run or analyse the stretches separately")
+    warnings.warn(msg, UserWarning, stacklevel=3)
+    return msg
+
+
+def _step_of_row(table: Table, row: int) -> Optional[int]:
+    names = [n.lower() for n in table.names]
+    for key in ("timestep", "step", "time"):
+        if key in names:
+            value = table.data[row, names.index(key)]
+            return int(value) if np.isfinite(value) and value == int(value) else None
+    return None
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def _strip_prefix(name: str) -> str:
+    for p in LAMMPS_PREFIXES:
+        if name.startswith(p):
+            return name[len(p):]
+    return name
+
+
+def _single(key: str, names: Sequence[str]) -> Optional[str]:
+    if key in names:
+        return key
+    for p in LAMMPS_PREFIXES:
+        if p + key in names:
+            return p + key
+    return None
+
+
+def resolve_key(key: str, names: Sequence[str], path: str = "") -> list[str]:
+    """Column names selected by KEY.
+
+    * ``flux`` -> ``c_flux[1] c_flux[2] c_flux[3]`` (prefix ``c_``/``v_``/``f_`` optional;
+      also ``flux[1..3]`` written by other tools);
+    * ``c_flux[4:6]`` (or ``[4..6]``, ``[4-6]``) -> three columns of a longer vector;
+    * ``jx,jy,jz`` -> those columns (one or three, comma separated);
+    * a full column name -> that column alone: a flux along one direction only.
+    """
+    key = key.strip()
+    if "," in key:
+        parts = [k.strip() for k in key.split(",") if k.strip()]
+        cols = [_single(k, names) for k in parts]
+        missing = [k for k, c in zip(parts, cols) if c is None]
+        if missing:
+            raise _missing(missing[0], names, path)
+        if len(cols) not in (1, 3):
+            raise InputError(f"key {key!r} names {len(cols)} columns; name 3 (x,y,z) or 1")
+        return cols
+    m = _RANGE_KEY.match(key)
+    if m and _single(m["base"] + f"[{m['a']}]", names) is not None:
+        a, b = int(m["a"]), int(m["b"])
+        cols = [_single(f"{m['base']}[{i}]", names) for i in range(a, b + 1)]
+        if len(cols) != 3 or None in cols:
+            raise InputError(f"key {key!r} must select 3 existing columns (e.g. c_flux[4:6])")
+        return cols
+    single = _single(key, names)
+    if single is not None:
+        return [single]
+    for p in ("",) + LAMMPS_PREFIXES:
+        cols = [f"{p}{key}[{i}]" for i in (1, 2, 3)]
+        if all(c in names for c in cols):
+            return cols
+    raise _missing(key, names, path)
+
+
+def _missing(key: str, names: Sequence[str], path: str) -> InputError:
+    listing = ", ".join(available_keys(names))
+    if len(listing) > 400:
+        listing = listing[:400] + " ..."
+    where = f" in {path}" if path else ""
+    return InputError(f"no column or key {key!r}{where}; available: {listing}")
+
+
+def available_keys(names: Sequence[str]) -> list[str]:
+    """Column names, with ``c_X[1] c_X[2] c_X[3] ...`` shown once as ``c_X[1..n]``."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for n in names:
+        m = re.match(r"^(.*)\[(\d+)\]$", n)
+        if m is None:
+            out.append(n)
+            continue
+        base = m[1]
+        if base in seen:
+            continue
+        seen.add(base)
+        count = sum(1 for x in names if re.match(re.escape(base) + r"\[\d+\]$", x))
+        out.append(f"{base}[1..{count}]" if count > 1 else n)
+    return out
+
+
+def _species_name(key: str) -> str:
+    name, _, _ = key.partition("[")
+    return _strip_prefix(name.split(",")[0].strip()) or key
+
+
+def parse_mass_flux_keys(keys: Sequence[str]) -> list[tuple[str, str]]:
+    """``NAME=KEY`` or ``KEY`` -> (species name, key); names default to the key, made unique."""
+    out: list[tuple[str, str]] = []
+    for key in keys:
+        name, eq, rest = key.partition("=")
+        species, key = (name.strip(), rest.strip()) if eq else (_species_name(key), key)
+        base, k = species, 2
+        while species in [s for s, _ in out]:
+            species, k = f"{base}_{k}", k + 1
+        out.append((species, key))
+    return out
+
+
+# --------------------------------------------------------------------------- FluxSeries
+
+
+def _require_positive(value: Optional[float], what: str, option: str) -> float:
+    if value is None:
+        raise InputError(f"{what} is required for a column file: pass {option}")
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise InputError(f"{what} must be positive, got {value}: pass {option}")
+    return value
+
+
+def read_columns(path: str, energy_flux: str, mass_flux: Sequence[str] = (), *,
+                 dt: Optional[float] = None, volume: Optional[float] = None,
+                 units: Optional[str] = None, temperature: Optional[float] = None,
+                 temperature_column: Optional[str] = None,
+                 energy_flux_kinetic: Optional[str] = None,
+                 energy_flux_potential: Optional[str] = None,
+                 mass_flux_units: str = "column", mobile: Optional[Sequence[str]] = None,
+                 workers: Optional[int] = None) -> FluxSeries:
+    """Read fluxes from a LAMMPS ``fix ave/time`` / ``fix print`` file.
+
+    Parameters
+    ----------
+    energy_flux, energy_flux_kinetic, energy_flux_potential: KEYs (:func:`resolve_key`) of the
+        extensive energy flux and its parts, in the unit system's units (metal: eV A/ps).
+    mass_flux: KEYs, one per species, optionally ``NAME=KEY`` (species name; default derived
+        from the key).  Each may be any quantity *proportional* to the species' mass flux
+        (e.g. ``compute vcm`` of the species): kappa is unchanged.
+    mass_flux_units: ``"column"`` (default): the columns are proxies; L01 and L11 are then in
+        the columns' own unit (``metadata.mass_flux_unit = "column unit"``; which columns is in
+        ``metadata.extra["mass_flux_columns"]``).  ``"mass"``: they are true extensive mass
+        fluxes (metal: amu A/ps; real: g/mol A/fs).  Any other string names the columns' unit
+        (e.g. ``"A/ps"`` for compute vcm in metal units) and is reported as such.
+    dt: time between rows (metal: ps, real: fs).  volume: A^3.  units: "metal" or "real".
+    temperature: K; or temperature_column: the KEY of a column whose mean is used.
+
+    Every flux needs 3 columns (x, y, z): a KEY naming a single column must be part of a
+    three-column list (``jx,jy,jz``); the analysis averages over the three directions.
+    """
+    if units not in ("metal", "real", "ase"):
+        raise InputError(f"unit system {units!r} unknown: pass --units metal or --units real")
+    dt = _require_positive(dt, "the time between rows", "--dt (metal: ps, real: fs)")
+    volume = _require_positive(volume, "the volume", "--volume in A^3")
+    if (temperature is None) == (temperature_column is None):
+        raise InputError("give exactly one of --temperature T (K) or --temperature-column NAME")
+    if (energy_flux_kinetic is None) != (energy_flux_potential is None):
+        raise InputError("give both --energy-flux-kinetic and --energy-flux-potential, or neither")
+    if not mass_flux_units or not str(mass_flux_units).strip():
+        raise InputError("mass_flux_units must be 'column', 'mass' or a unit name such as A/ps")
+
+    header = scan_header(os.fspath(path))
+    names = header.names
+    sel: dict[str, list[str]] = {"energy_flux": resolve_key(energy_flux, names, path)}
+    if energy_flux_kinetic is not None:
+        sel["energy_flux_kinetic"] = resolve_key(energy_flux_kinetic, names, path)
+        sel["energy_flux_potential"] = resolve_key(energy_flux_potential, names, path)
+    species = parse_mass_flux_keys(mass_flux)
+    for s, key in species:
+        sel["mass_flux_" + s] = resolve_key(key, names, path)
+    _check_widths(sel)
+    tcol = None
+    if temperature_column is not None:
+        tcols = resolve_key(temperature_column, names, path)
+        if len(tcols) != 1:
+            raise InputError(f"--temperature-column {temperature_column!r} selects "
+                             f"{len(tcols)} columns; name one column (e.g. {tcols[0]})")
+        tcol = tcols[0]
+    step_col = next((n for n in names if n.lower() in ("timestep", "step")), None)
+
+    wanted = list(dict.fromkeys(
+        ([step_col] if step_col else []) + [c for cols in sel.values() for c in cols]
+        + ([tcol] if tcol else [])))
+    table = read_table(path, usecols=wanted, workers=workers)
+    check_finite(table)
+    if step_col:
+        check_steps(table.data[:, table.names.index(step_col)], table.header.path)
+    return _series(table, sel, species, tcol, step_col, temperature, units, dt, volume,
+                   mass_flux_units, mobile)
+
+
+def column_block(data: np.ndarray, idx: Sequence[int]) -> np.ndarray:
+    """data[:, idx]: a view when the columns are adjacent (no copy of a 1e7-row file)."""
+    if list(idx) == list(range(idx[0], idx[0] + len(idx))):
+        return data[:, idx[0]:idx[0] + len(idx)]
+    return np.ascontiguousarray(data[:, list(idx)])
+
+
+def _check_widths(sel: dict[str, list[str]]) -> None:
+    # the analysis correlates x, y, z separately and averages them: every flux needs all three
+    for name, cols in sel.items():
+        if len(cols) != 3:
+            raise InputError(
+                f"{name} selects {len(cols)} column ({' '.join(cols)}); a flux needs its three "
+                "Cartesian components: give the vector KEY (e.g. flux for c_flux[1..3]) or list "
+                "three columns (jx,jy,jz)")
+
+
+def _series(table: Table, sel: dict[str, list[str]], species: list[tuple[str, str]],
+            tcol: Optional[str], step_col: Optional[str], temperature: Optional[float],
+            units: str, dt: float, volume: float, mass_flux_units: str,
+            mobile: Optional[Sequence[str]]) -> FluxSeries:
+    def cols(names: list[str]) -> np.ndarray:
+        return column_block(table.data, [table.names.index(n) for n in names])
+
+    temps = cols([tcol])[:, 0] if tcol else None
+    parts = "energy_flux_kinetic" in sel
+    if temps is not None:
+        temperature = float(np.mean(temps))
+        if temperature <= 0:
+            raise InputError(f"{table.header.path}: mean of {tcol} is {temperature} K, not a "
+                             "positive temperature; name the temperature column "
+                             "(--temperature-column) or pass --temperature")
+    unit_note = None
+    if species and mass_flux_units != "mass":
+        # proxies (e.g. compute vcm): kappa is unchanged, L0s/Lst stay in the columns' unit
+        unit_note = "column unit" if mass_flux_units == "column" else str(mass_flux_units)
+    meta = FluxMetadata(
+        units=units, dt=dt, volume=volume, temperature=float(temperature),
+        species=[s for s, _ in species], mobile=list(mobile) if mobile else None,
+        mass_flux_unit=unit_note,
+        extra={"source": os.path.abspath(table.header.path), "format": "columns",
+               "columns": {k: v for k, v in sel.items()},
+               "mass_flux_columns": {s: sel["mass_flux_" + s] for s, _ in species},
+               "temperature_column": tcol, "truncated_last_line": table.truncated})
+    try:
+        meta.validate()
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return FluxSeries(
+        energy_flux=cols(sel["energy_flux"]),
+        mass_flux={s: cols(sel["mass_flux_" + s]) for s, _ in species},
+        metadata=meta,
+        energy_flux_kinetic=cols(sel["energy_flux_kinetic"]) if parts else None,
+        energy_flux_potential=cols(sel["energy_flux_potential"]) if parts else None,
+        temperature=temps,
+        steps=cols([step_col])[:, 0].astype(np.int64) if step_col else None,
+    )

@@ -1,0 +1,1 @@
+"""Example systems shipped with pyonsager (data files, LAMMPS inputs, configs)."""

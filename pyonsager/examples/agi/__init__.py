@@ -1,0 +1,1 @@
+"""Superionic alpha-AgI example: PRV potential table, structure, LAMMPS input, config."""

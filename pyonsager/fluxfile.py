@@ -1,0 +1,316 @@
+"""Our self-describing ``.onsager`` flux file (format: docs/design.md, "Flux file format").
+
+::
+
+    # pyonsager flux series 1
+    # units: metal
+    # dt: 0.01
+    # volume: 17173.512
+    # species: [Ag, I]
+    ...
+    # step temperature energy_flux[1] ... mass_flux_Ag[1] ... mass_flux_I[3]
+    100 702.3 1.234e+01 ...
+
+Header values are YAML flow scalars/lists; numbers are written with ``%.17g`` so that reading
+gives back the written doubles exactly.  The file is flushed after every batch of rows, so a
+crash loses at most a partly written last line, which the reader drops with a warning.  The
+LAMMPS ``fix onsager`` (C++) writes the same format.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import yaml
+
+from pyonsager.columns import (InputError, check_finite, check_steps, column_block, read_table,
+                               scan_header)
+from pyonsager.fluxes import FluxMetadata, FluxSeries
+
+MAGIC = "# pyonsager flux series 1"
+
+#: Header keys in the order they are written; others follow in the caller's order.
+HEADER_ORDER = ("units", "dt", "timestep", "nevery", "volume", "species", "masses", "counts",
+                "charge", "group", "lammps_version")
+
+
+#: metadata.extra keys set by the readers (describe the file read, not a file to write)
+_READER_KEYS = frozenset({"source", "format", "truncated_last_line", "columns",
+                          "mass_flux_columns", "temperature_column"})
+
+# --------------------------------------------------------------------------- columns
+
+
+def _vector(name: str) -> list[str]:
+    return [f"{name}[{i}]" for i in (1, 2, 3)]
+
+
+def flux_columns(species: Sequence[str], parts: bool = True, charge: bool = False,
+                 site_energy: bool = False) -> list[str]:
+    """Column names of a flux file: step, temperature, then 3 per channel (channel order),
+    then with ``site_energy`` one ``site_energy_NAME`` per species (mean potential energy per
+    atom of that species on that step, unit system's energy unit), as fix onsager writes."""
+    cols = ["step", "temperature"] + _vector("energy_flux")
+    if parts:
+        cols += _vector("energy_flux_kinetic") + _vector("energy_flux_potential")
+    for s in species:
+        cols += _vector(f"mass_flux_{s}")
+    if charge:
+        cols += _vector("charge_flux")
+    if site_energy:
+        cols += [f"site_energy_{s}" for s in species]
+    return cols
+
+
+# --------------------------------------------------------------------------- header values
+
+
+def _format_value(value: Any) -> str:
+    """One header value as a YAML flow scalar or list (floats round-trip exactly)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return "[" + ", ".join(_format_value(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if math.isfinite(value):
+            text = repr(value)     # shortest string that reads back exactly
+            # YAML 1.1 reads "1e-05" as a string: force a dot into the mantissa
+            if "e" in text and "." not in text.split("e")[0]:
+                mant, exp = text.split("e")
+                text = f"{mant}.0e{exp}"
+            return text
+        return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+    text = str(value)
+    try:
+        plain = yaml.safe_load(text) == text and "\n" not in text and "," not in text
+    except yaml.YAMLError:
+        plain = False
+    return text if plain else json.dumps(text)    # JSON strings are YAML flow scalars
+
+
+def header_from_metadata(meta: FluxMetadata, **extra: Any) -> dict[str, Any]:
+    """Header dict for :class:`FluxFileWriter` from flux metadata (plus provenance keys)."""
+    header: dict[str, Any] = {"units": meta.units, "dt": meta.dt, "volume": meta.volume,
+                              "species": list(meta.species)}
+    if meta.masses is not None:
+        header["masses"] = list(meta.masses)
+    if meta.counts is not None:
+        header["counts"] = list(meta.counts)
+    # provenance of a file that was read is not a property of the file being written
+    header.update({k: v for k, v in meta.extra.items()
+                   if k not in _READER_KEYS and _is_scalar_or_list(v)})
+    header.update(extra)
+    return header
+
+
+def _is_scalar_or_list(v: Any) -> bool:
+    if isinstance(v, (list, tuple)):
+        return all(_is_scalar_or_list(x) for x in v)
+    return v is None or isinstance(v, (str, int, float, bool, np.integer, np.floating))
+
+
+# --------------------------------------------------------------------------- writer
+
+
+class FluxFileWriter:
+    """Append rows to a flux file, flushing after every batch (crash-safe).
+
+    Parameters
+    ----------
+    path: file to write.
+    header: header keys (see docs/design.md; at least units, dt, volume, species), or a
+        :class:`FluxMetadata`.
+    columns: column names (:func:`flux_columns`); the first two are step and temperature.
+    append: continue an existing file (restart): its columns must match; a partial last line
+        left by a crash is cut off first.
+
+    Use as a context manager or call :meth:`close`.
+    """
+
+    def __init__(self, path: Union[str, os.PathLike],
+                 header: Union[Mapping[str, Any], FluxMetadata], columns: Sequence[str],
+                 append: bool = False) -> None:
+        self.path = os.fspath(path)
+        self.columns = list(columns)
+        if isinstance(header, FluxMetadata):
+            header = header_from_metadata(header)
+        for key in ("units", "dt", "volume"):
+            if key not in header:
+                raise ValueError(f"flux file header needs {key!r}")
+        if append and os.path.exists(self.path) and os.path.getsize(self.path) > 0:
+            self._file = self._reopen()
+        else:
+            self._file = open(self.path, "w", encoding="utf-8")
+            self._file.write(self._header_text(header))
+            self._file.flush()
+        self._fmt = " ".join(["%.17g"] * len(self.columns)) + "\n"
+
+    def _header_text(self, header: Mapping[str, Any]) -> str:
+        keys = [k for k in HEADER_ORDER if k in header] + \
+               [k for k in header if k not in HEADER_ORDER]
+        lines = [MAGIC] + [f"# {k}: {_format_value(header[k])}" for k in keys]
+        lines.append("# " + " ".join(self.columns))
+        return "\n".join(lines) + "\n"
+
+    def _reopen(self):
+        if not is_fluxfile(self.path):
+            raise InputError(f"{self.path} exists and is not a pyonsager flux file; choose "
+                             "another path or remove it")
+        names = scan_header(self.path).names
+        if names != self.columns:
+            raise InputError(f"{self.path} has columns {' '.join(names)}; cannot append rows "
+                             f"with columns {' '.join(self.columns)}: write a new file")
+        with open(self.path, "rb+") as f:
+            data = f.read()
+            cut = data.rfind(b"\n") + 1
+            if cut < len(data):      # a crash left half a line: drop it before appending
+                f.truncate(cut)
+        return open(self.path, "a", encoding="utf-8")
+
+    def write_rows(self, rows: Union[np.ndarray, Iterable[Sequence[float]]]) -> None:
+        """Append rows (n, ncols) of floats and flush."""
+        rows = np.asarray(rows, dtype=np.float64)
+        if rows.ndim == 1:
+            rows = rows[None, :]
+        if rows.ndim != 2 or rows.shape[1] != len(self.columns):
+            raise ValueError(f"rows must have {len(self.columns)} columns "
+                             f"({' '.join(self.columns[:3])} ...), got shape {rows.shape}")
+        self._file.write("".join(self._fmt % tuple(r) for r in rows.tolist()))
+        self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+    def __enter__(self) -> "FluxFileWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------- reader
+
+
+def is_fluxfile(path: Union[str, os.PathLike]) -> bool:
+    """True when the file starts with the magic line of our flux format."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(len(MAGIC) + 64)
+    except OSError:
+        return False
+    return first.decode("utf-8", errors="replace").strip() == MAGIC
+
+
+def read_header(path: Union[str, os.PathLike]) -> dict[str, Any]:
+    """The ``# key: value`` header of a flux file as a dict (values parsed as YAML).
+
+    Works on a file that has no data rows yet (a run that has just started).
+    """
+    header: dict[str, Any] = {}
+    with open(path, "rb") as f:
+        for raw in f:
+            text = raw.decode("utf-8", errors="replace").strip()
+            if not text.startswith("#"):
+                break
+            key, sep, value = text.lstrip("#").strip().partition(": ")
+            if not sep or " " in key:          # the magic line and the column names line
+                continue
+            try:
+                header[key] = yaml.safe_load(value.strip()) if value.strip() else None
+            except yaml.YAMLError:
+                header[key] = value.strip()
+    return header
+
+
+def read_fluxfile(path: Union[str, os.PathLike], *, units: Optional[str] = None,
+                  dt: Optional[float] = None, volume: Optional[float] = None,
+                  temperature: Optional[float] = None, mobile: Optional[Sequence[str]] = None,
+                  workers: Optional[int] = None) -> FluxSeries:
+    """Read a flux file into a :class:`FluxSeries`.
+
+    Keyword arguments override the header (units; dt in the unit system's time unit; volume
+    in A^3; temperature in K, default the mean of the temperature column).  NaN/inf rows are
+    refused naming the step; a truncated last line is dropped with a warning.
+    """
+    path = os.fspath(path)
+    if not is_fluxfile(path):
+        raise InputError(f"{path} is not a pyonsager flux file (first line is not {MAGIC!r})")
+    header = read_header(path)
+    table = read_table(path, workers=workers)
+    check_finite(table)
+    if "step" in table.names:
+        check_steps(table.data[:, table.names.index("step")], path)
+    species = [str(s) for s in (header.get("species") or [])]
+    meta = _metadata(path, header, table.data, table.names, species,
+                     units, dt, volume, temperature, mobile, table.truncated)
+    return _series(path, table.data, table.names, species, meta)
+
+
+def _metadata(path: str, header: dict, data: np.ndarray, names: list[str], species: list[str],
+              units, dt, volume, temperature, mobile, truncated: bool) -> FluxMetadata:
+    temps = data[:, names.index("temperature")] if "temperature" in names else None
+    if temperature is None:
+        if temps is None:
+            raise InputError(f"{path} has no temperature column: pass --temperature")
+        temperature = float(np.mean(temps))
+    known = {"units", "dt", "volume", "species", "masses", "counts"}
+    meta = FluxMetadata(
+        units=str(units if units is not None else header.get("units")),
+        dt=float(dt if dt is not None else _need(header, "dt", path)),
+        volume=float(volume if volume is not None else _need(header, "volume", path)),
+        temperature=float(temperature), species=species,
+        masses=[float(m) for m in header["masses"]] if header.get("masses") else None,
+        counts=[int(c) for c in header["counts"]] if header.get("counts") else None,
+        mobile=list(mobile) if mobile else None,
+        extra={**{k: v for k, v in header.items() if k not in known},
+               "source": os.path.abspath(path), "format": "onsager",
+               "truncated_last_line": truncated})
+    try:
+        meta.validate()
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    return meta
+
+
+def _need(header: dict, key: str, path: str) -> Any:
+    if header.get(key) is None:
+        raise InputError(f"{path}: header has no {key!r}; pass --{key}")
+    return header[key]
+
+
+def _series(path: str, data: np.ndarray, names: list[str], species: list[str],
+            meta: FluxMetadata) -> FluxSeries:
+    def vec(name: str, required: bool = True) -> Optional[np.ndarray]:
+        cols = _vector(name)
+        if not all(c in names for c in cols):
+            if required:
+                raise InputError(f"{path}: columns {name}[1..3] missing (header lists "
+                                 f"{' '.join(names)}); the file is damaged or not from pyonsager")
+            return None
+        return column_block(data, [names.index(c) for c in cols])
+
+    kin, pot = vec("energy_flux_kinetic", False), vec("energy_flux_potential", False)
+    # per-species mean site energies: written by fix onsager and the ASE driver; older files
+    # have none (then the analysis falls back to user-given site energies)
+    site = {s: data[:, names.index(f"site_energy_{s}")] for s in species
+            if f"site_energy_{s}" in names}
+    return FluxSeries(
+        energy_flux=vec("energy_flux"),
+        mass_flux={s: vec(f"mass_flux_{s}") for s in species},
+        metadata=meta,
+        energy_flux_kinetic=kin if pot is not None else None,
+        energy_flux_potential=pot if kin is not None else None,
+        charge_flux=vec("charge_flux", False),
+        temperature=data[:, names.index("temperature")] if "temperature" in names else None,
+        steps=data[:, names.index("step")].astype(np.int64) if "step" in names else None,
+        site_energy=site if site and len(site) == len(species) else None,
+    )

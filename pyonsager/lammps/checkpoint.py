@@ -1,0 +1,177 @@
+"""Checkpoints of a ``pyonsager run``: LAMMPS state, correlator, accumulators, flux rows.
+
+A checkpoint at step S is the set
+
+    DIR/checkpoint-S.data             LAMMPS ``write_data`` (positions, velocities, image flags)
+    DIR/checkpoint-S.correlator.npz   :meth:`OnlineCorrelator.save`
+    DIR/checkpoint-S.state.npz        session accumulators (temperature moments, MSD, counters,
+                                      per-species site-energy sums)
+    DIR/checkpoint.yaml               which S is current (+ run parameters), replaced last
+
+Every file is written under a new name and ``checkpoint.yaml`` is switched with ``os.replace``
+only once all three exist, so a kill at any moment leaves either the old or the new set
+complete; the previous set is deleted afterwards.
+
+Why ``write_data`` and not ``write_restart``: the input file (not the restart file) is the
+source of the force field (tabulated/many-body potentials are not stored in restart files),
+so a continued run re-executes the input, replaces the atoms by ``delete_atoms`` +
+``read_data ... add merge`` and resets the step.  ``write_data`` itself wraps and migrates the
+atoms (pbc + exchange + borders) exactly as ``read_data`` places them, and both paths run the
+next chunk with a full ``run`` setup (sort, neighbour build), so on the same number of MPI
+ranks the continued trajectory is bitwise identical to the uninterrupted one (which also
+writes the data file at every checkpoint).  Positions and velocities are written with 17
+significant digits (round-trip exact).
+
+The flux file: the fix truncates its file when it is defined, so on restart the rows up to S
+(from the interrupted file and earlier prefixes) are kept in ``DIR/checkpoint.fluxes.onsager``
+and joined with the new rows when the run finishes (:func:`consolidate_fluxes`,
+:func:`join_fluxes`).
+"""
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import yaml
+
+FORMAT = 1
+PREFIX_FILE = "checkpoint.fluxes.onsager"
+
+
+@dataclass
+class CheckpointInfo:
+    step: int
+    path: str          # directory
+    info: dict
+
+    def file(self, key: str) -> str:
+        return os.path.join(self.path, self.info["files"][key])
+
+
+def _names(step: int) -> dict[str, str]:
+    return {"data": f"checkpoint-{step}.data",
+            "correlator": f"checkpoint-{step}.correlator.npz",
+            "state": f"checkpoint-{step}.state.npz"}
+
+
+def write(lmp: Any, session: Any, out: str, step: int, params: dict, comm: Any) -> None:
+    """Write a checkpoint of ``session`` at the current step (collective)."""
+    rank = comm.Get_rank()
+    names = _names(step)
+    paths = {k: os.path.join(out, v) for k, v in names.items()}
+    # write_data is collective (rank 0 writes); 'nocoeff': the input holds the force field
+    lmp.command(f'write_data "{paths["data"]}.tmp" nocoeff')
+    session.correlator.save(paths["correlator"] + ".tmp")
+    state = session.state()
+    if rank == 0:
+        with open(paths["state"] + ".tmp", "wb") as fh:
+            np.savez(fh, **state)
+        for p in paths.values():
+            os.replace(p + ".tmp", p)
+        info = {"format": FORMAT, "step": int(step), "files": names, "mpi_ranks": comm.Get_size(),
+                "samples": int(session.nsamples), "params": params}
+        target = os.path.join(out, "checkpoint.yaml")
+        with open(target + ".tmp", "w") as fh:
+            yaml.safe_dump(info, fh, sort_keys=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(target + ".tmp", target)
+        # older sets are obsolete once the new checkpoint.yaml is in place
+        keep = set(names.values())
+        for old in glob.glob(os.path.join(out, "checkpoint-*")):
+            if os.path.basename(old) not in keep:
+                os.unlink(old)
+    comm.Barrier()
+
+
+def read(out: str) -> Optional[CheckpointInfo]:
+    """The current checkpoint in ``out``, or None."""
+    path = os.path.join(out, "checkpoint.yaml")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as fh:
+        info = yaml.safe_load(fh)
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a pyonsager checkpoint (format {FORMAT})")
+    ck = CheckpointInfo(int(info["step"]), out, info)
+    for key in ("data", "correlator", "state"):
+        if not os.path.isfile(ck.file(key)):
+            raise ValueError(f"{path}: checkpoint file {ck.file(key)} is missing")
+    return ck
+
+
+def load_state(ck: CheckpointInfo) -> dict[str, np.ndarray]:
+    with np.load(ck.file("state")) as f:
+        return {k: f[k] for k in f.files}
+
+
+# --------------------------------------------------------------------------- flux rows
+
+def _split(path: str) -> tuple[list[str], list[str]]:
+    """(header lines, complete data lines) of a flux file; a truncated last line is dropped."""
+    header: list[str] = []
+    rows: list[str] = []
+    if not os.path.isfile(path):
+        return header, rows
+    with open(path) as fh:
+        lines = fh.readlines()
+    for line in lines:
+        if line.startswith("#"):
+            if not rows:
+                header.append(line)
+            continue
+        if not line.endswith("\n"):
+            break  # killed while writing: the row is incomplete
+        if line.strip():
+            rows.append(line)
+    if rows and header:
+        ncol = len(header[-1][1:].split())
+        rows = [r for r in rows if len(r.split()) == ncol]
+    return header, rows
+
+
+def _step(row: str) -> int:
+    return int(float(row.split(None, 1)[0]))
+
+
+def consolidate_fluxes(out: str, step: int) -> int:
+    """Keep every flux row up to ``step`` in ``DIR/checkpoint.fluxes.onsager`` (rank 0 only).
+
+    Sources: an earlier prefix file and the flux file of the interrupted run.  Returns the
+    number of rows kept.
+    """
+    prefix = os.path.join(out, PREFIX_FILE)
+    current = os.path.join(out, "fluxes.onsager")
+    h1, r1 = _split(prefix)
+    h2, r2 = _split(current)
+    last = _step(r1[-1]) if r1 else None
+    rows = r1 + [r for r in r2 if last is None or _step(r) > last]
+    rows = [r for r in rows if _step(r) <= step]
+    header = h1 or h2
+    if not header:
+        raise ValueError(f"{current}: no flux file header to continue from")
+    with open(prefix + ".tmp", "w") as fh:
+        fh.writelines(header)
+        fh.writelines(rows)
+    os.replace(prefix + ".tmp", prefix)
+    return len(rows)
+
+
+def join_fluxes(out: str, path: str) -> None:
+    """Prepend the kept rows of ``DIR/checkpoint.fluxes.onsager`` to the flux file ``path``
+    (rank 0 only; the fix has closed ``path``) and remove the prefix file."""
+    prefix = os.path.join(out, PREFIX_FILE)
+    if not os.path.isfile(prefix):
+        return
+    h1, r1 = _split(prefix)
+    h2, r2 = _split(path)
+    last = _step(r1[-1]) if r1 else None
+    rows = r1 + [r for r in r2 if last is None or _step(r) > last]
+    with open(path + ".tmp", "w") as fh:
+        fh.writelines(h2 or h1)
+        fh.writelines(rows)
+    os.replace(path + ".tmp", path)
+    os.unlink(prefix)

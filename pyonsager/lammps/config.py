@@ -1,0 +1,181 @@
+"""YAML configuration of ``pyonsager run`` (schema: docs/config.md) and its validation.
+
+Every problem is reported as a :class:`ConfigError` whose message names the config file, the
+key and what a valid value looks like; nothing here imports LAMMPS.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import yaml
+
+#: thermostat styles for equilibration -> LAMMPS fix (all are removed before production)
+THERMOSTATS = ("csvr", "langevin", "berendsen", "nose-hoover")
+ESTIMATORS = ("green-kubo", "cepstral")
+
+_KEYS = {"input", "species", "mobile", "temperature", "timestep", "equilibration_steps",
+         "thermostat", "production_steps", "sample_every", "max_lag", "estimator", "seed",
+         "output", "checkpoint_every"}
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be run; the message says what to change."""
+
+
+@dataclass
+class Thermostat:
+    style: str = "csvr"
+    damp: Optional[float] = None   # time unit of the unit system; default 100 timesteps
+
+
+@dataclass
+class RunConfig:
+    path: str                        # the config file (absolute)
+    input: str                       # LAMMPS input (absolute)
+    species: list[str]
+    temperatures: list[float]
+    production_steps: int
+    max_lag: float
+    mobile: Optional[list[str]] = None
+    timestep: Optional[float] = None
+    equilibration_steps: int = 0
+    thermostat: Thermostat = field(default_factory=Thermostat)
+    sample_every: int = 1
+    estimator: str = "green-kubo"
+    seed: int = 4928459
+    output: str = "onsager_run"
+    checkpoint_every: int = 10000
+    temperature_list: bool = False   # the config gave a list (-> kappa(T) table)
+
+    @property
+    def directory(self) -> str:
+        return os.path.dirname(self.path)
+
+
+def _err(path: str, key: str, msg: str) -> ConfigError:
+    return ConfigError(f"{path}: {key}: {msg}")
+
+
+def _int(path: str, d: dict, key: str, default: Any = None, minimum: int = 1) -> int:
+    v = d.get(key, default)
+    if v is None:
+        raise _err(path, key, "required (an integer number of steps)")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or float(v) != int(v):
+        raise _err(path, key, f"must be an integer, got {v!r}")
+    if int(v) < minimum:
+        raise _err(path, key, f"must be >= {minimum}, got {v}")
+    return int(v)
+
+
+def _pos(path: str, key: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
+        raise _err(path, key, f"must be a number, got {v!r}")
+    if float(v) <= 0:
+        raise _err(path, key, f"must be > 0, got {v}")
+    return float(v)
+
+
+def load_config(path: str, production_steps: Optional[int] = None) -> RunConfig:
+    """Read and validate a run config; ``production_steps`` overrides the file's value."""
+    path = os.path.abspath(path)
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        with open(path) as fh:
+            d = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys (input, species, temperature, ...)")
+    unknown = sorted(set(d) - _KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; valid keys: "
+                          f"{', '.join(sorted(_KEYS))}")
+    base = os.path.dirname(path)
+
+    if not d.get("input"):
+        raise _err(path, "input", "required: the LAMMPS input that sets up units, atoms and the "
+                                  "potential (path relative to the config)")
+    inp = os.path.join(base, str(d["input"]))
+    if not os.path.isfile(inp):
+        raise _err(path, "input", f"file {inp} does not exist")
+
+    species = d.get("species")
+    if (not isinstance(species, list) or not species
+            or not all(isinstance(s, str) and s.strip() for s in species)):
+        raise _err(path, "species", f"must be a list of names, one per atom type, got {species!r}")
+
+    mobile = d.get("mobile")
+    if mobile is not None:
+        if not isinstance(mobile, list) or not all(isinstance(s, str) for s in mobile):
+            raise _err(path, "mobile", f"must be a list of species names, got {mobile!r}")
+        bad = [m for m in mobile if m not in species]
+        if bad:
+            raise _err(path, "mobile", f"{', '.join(bad)} not in species {species}")
+
+    if "temperature" not in d:
+        raise _err(path, "temperature", "required (K, a number or a list of numbers)")
+    t = d["temperature"]
+    tlist = isinstance(t, list)
+    temps = [_pos(path, "temperature", x) for x in (t if tlist else [t])]
+    if not temps:
+        raise _err(path, "temperature", "empty list")
+
+    timestep = d.get("timestep")
+    if timestep is not None:
+        timestep = _pos(path, "timestep", timestep)
+
+    th = d.get("thermostat") or {}
+    if isinstance(th, str):
+        th = {"style": th}
+    if not isinstance(th, dict):
+        raise _err(path, "thermostat", f"must be a mapping like {{style: csvr, damp: 0.1}}, got {th!r}")
+    style = th.get("style", "csvr")
+    if style not in THERMOSTATS:
+        raise _err(path, "thermostat.style", f"{style!r} unknown; use one of {', '.join(THERMOSTATS)}")
+    damp = th.get("damp")
+    if damp is not None:
+        damp = _pos(path, "thermostat.damp", damp)
+    extra = set(th) - {"style", "damp"}
+    if extra:
+        raise _err(path, "thermostat", f"unknown key(s) {', '.join(sorted(extra))} (style, damp)")
+
+    if production_steps is not None:
+        if production_steps < 1:
+            raise ConfigError(f"--production-steps must be >= 1, got {production_steps}")
+        prod = int(production_steps)
+    else:
+        prod = _int(path, d, "production_steps")
+    every = _int(path, d, "sample_every", 1)
+    if "max_lag" not in d:
+        raise _err(path, "max_lag", "required: the longest correlation time, in the unit "
+                                    "system's time unit (metal: ps, real: fs)")
+    max_lag = _pos(path, "max_lag", d["max_lag"])
+    estimator = d.get("estimator", "green-kubo")
+    if estimator not in ESTIMATORS:
+        raise _err(path, "estimator", f"{estimator!r} unknown; use {' or '.join(ESTIMATORS)}")
+    seed = _int(path, d, "seed", 4928459)
+    ckpt = _int(path, d, "checkpoint_every", 10000, minimum=0)
+    output = d.get("output", "onsager_run")
+    if not isinstance(output, str) or not output:
+        raise _err(path, "output", f"must be a directory name, got {output!r}")
+
+    cfg = RunConfig(
+        path=path, input=inp, species=[s.strip() for s in species], temperatures=temps,
+        production_steps=prod, max_lag=max_lag, mobile=mobile, timestep=timestep,
+        equilibration_steps=_int(path, d, "equilibration_steps", 0, minimum=0),
+        thermostat=Thermostat(style, damp), sample_every=every, estimator=estimator, seed=seed,
+        output=output, checkpoint_every=ckpt, temperature_list=tlist)
+    if every > prod:
+        raise _err(path, "sample_every", f"{every} is larger than production_steps {prod}")
+    return cfg
+
+
+def physics_params(cfg: RunConfig, temperature: float) -> dict:
+    """Parameters that must match between a checkpoint and the run continuing it."""
+    return {"input": cfg.input, "species": list(cfg.species), "temperature": temperature,
+            "timestep": cfg.timestep, "sample_every": cfg.sample_every, "max_lag": cfg.max_lag,
+            "estimator": cfg.estimator}

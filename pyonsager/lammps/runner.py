@@ -1,0 +1,377 @@
+"""``pyonsager run CONFIG.yaml``: equilibrate, sample in NVE, checkpoint, restart, analyse.
+
+One temperature, in order:
+
+1. a LAMMPS instance on ``comm`` reads the config's input (cwd = the input's directory and
+   ``-var inputdir DIR`` so relative paths work), sets the timestep;
+2. checks: unit system, one species name per atom type, every species has atoms, no
+   integrator in the input;
+3. loads the plugin and defines ``compute pyonsager_pe all pe/atom``,
+   ``compute pyonsager_stress all centroid/stress/atom NULL virial`` and
+   ``compute pyonsager_flux all onsager pyonsager_pe pyonsager_stress species ...`` (a pair
+   style without per-atom energy/centroid virial is refused here with LAMMPS' message);
+4. fresh: ``velocity create`` at T with the seed, NVT equilibration with the configured
+   thermostat, thermostat removed, step reset to 0; restart: atoms replaced from the
+   checkpoint's data file, step set to the checkpoint's;
+5. production in NVE with :func:`pyonsager.lammps.attach`, run in chunks that end on
+   multiples of ``checkpoint_every`` (a checkpoint after each);
+6. ``session.finish`` writes the results.
+
+SIGTERM/SIGINT during production end the run at the next callback on all ranks, write a
+partial ``onsager.yaml`` (``partial: true``) and raise :class:`RunInterrupted`; the last
+checkpoint stays, and ``--restart`` continues from it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from typing import Any, Iterator, Optional
+
+import numpy as np
+
+from pyonsager.lammps import checkpoint as ckpt
+from pyonsager.lammps.config import ConfigError, RunConfig, load_config, physics_params
+
+#: test hook: request a stop (as SIGTERM would) at the first callback at or after this step
+STOP_ENV = "PYONSAGER_STOP_AT_STEP"
+INTEGRATOR_PREFIXES = ("nve", "nvt", "npt", "nph", "rigid", "langevin/spin")
+
+
+class RunError(RuntimeError):
+    """LAMMPS refused the setup or the run; the message carries LAMMPS' own."""
+
+
+class RunInterrupted(RuntimeError):
+    """The run was stopped (signal); a partial result and a checkpoint were written."""
+
+
+def _say(comm: Any, msg: str) -> None:
+    if comm.Get_rank() == 0:
+        print(f"pyonsager: {msg}", flush=True)
+
+
+def _lammps_message(exc: BaseException) -> str:
+    msg = str(exc).strip()
+    return msg[len("ERROR: "):] if msg.startswith("ERROR: ") else msg
+
+
+@contextlib.contextmanager
+def _cwd(path: str) -> Iterator[None]:
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+class _Signals:
+    """Record SIGTERM/SIGINT and forward them to the session as a stop request."""
+
+    def __init__(self) -> None:
+        self.requested: Optional[int] = None
+        self.session: Any = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "_Signals":
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:   # not the main thread: no handlers (embedding applications)
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        # runs when Python code next runs, i.e. in the sampling callback during a run
+        if self.requested is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt   # a second Ctrl-C: the user does not want to wait
+        self.requested = signum
+        if self.session is not None:
+            self.session.request_stop()
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def run(config_path: str, out: Optional[str] = None, restart: bool = False,
+        production_steps: Optional[int] = None, comm: Any = None) -> Any:
+    """Run the workflow of a YAML config (see docs/config.md); collective under MPI.
+
+    Returns the :class:`~pyonsager.result.OnsagerResult` (a list of them, one per temperature,
+    when the config gives a list).  Raises :class:`ConfigError` / :class:`RunError` with a
+    message for the user, :class:`RunInterrupted` after a signal.
+    """
+    if comm is None:
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD
+    cfg = load_config(config_path, production_steps)
+    out = os.path.abspath(out or cfg.output)
+    results = []
+    with _Signals() as sig:
+        for T in cfg.temperatures:
+            tout = os.path.join(out, f"T{T:g}") if cfg.temperature_list else out
+            results.append(_run_one(cfg, T, tout, restart, comm, sig))
+    if not cfg.temperature_list:
+        return results[0]
+    if comm.Get_rank() == 0:
+        _write_kappa_table(out, cfg.temperatures, results)
+    comm.Barrier()
+    return results
+
+
+def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: _Signals) -> Any:
+    from lammps import lammps
+
+    from pyonsager import _plugin
+    from pyonsager.lammps.session import attach, list_fixes
+
+    rank = comm.Get_rank()
+    params = physics_params(cfg, T)
+    if rank == 0:
+        os.makedirs(out, exist_ok=True)
+    comm.Barrier()
+    ck = ckpt.read(out)
+    comm.Barrier()   # everyone has read it before rank 0 may clean up below
+    if ck is not None and not restart and not ck.info.get("complete"):
+        raise ConfigError(f"{out} holds a checkpoint of an unfinished run (step {ck.step}): "
+                          "pass --restart to continue it, or choose another --out")
+    if restart and ck is None:
+        _say(comm, f"no checkpoint in {out}: starting from the beginning")
+    if ck is not None and not restart:
+        ck = None
+    if ck is None and rank == 0:
+        # a fresh start: files of an earlier (finished) run must not be mistaken for ours
+        import glob
+
+        for old in glob.glob(os.path.join(out, "checkpoint*")):
+            os.unlink(old)
+    comm.Barrier()
+    if ck is not None:
+        old = ck.info.get("params", {})
+        diff = [k for k in params if old.get(k) != params[k]]
+        if diff:
+            raise ConfigError(f"the config changed since the checkpoint in {out} "
+                              f"({', '.join(diff)}); a restart must continue the same run")
+        if ck.info.get("mpi_ranks") != comm.Get_size():
+            _say(comm, f"warning: the checkpoint was written on {ck.info.get('mpi_ranks')} MPI "
+                       f"ranks, now {comm.Get_size()}: the continuation is statistically "
+                       "equivalent but not bitwise identical")
+
+    lmp = lammps(comm=comm, cmdargs=["-nocite", "-screen", "none", "-log", "none",
+                                     "-var", "inputdir", os.path.dirname(cfg.input)])
+    try:
+        lmp.command(f'log "{os.path.join(out, "log.lammps")}" append')
+        try:
+            with _cwd(os.path.dirname(cfg.input)):
+                lmp.file(cfg.input)
+        except Exception as exc:
+            raise RunError(f"LAMMPS failed on the input {cfg.input}: {_lammps_message(exc)}") from None
+        _check_system(lmp, cfg, comm)
+        if cfg.timestep is not None:
+            lmp.command(f"timestep {cfg.timestep}")
+        dt = float(lmp.extract_global("dt"))
+        for fid, style in list_fixes(lmp, out, comm):
+            if style.startswith(INTEGRATOR_PREFIXES):
+                raise ConfigError(f"{cfg.input}: fix {fid} ({style}) integrates the equations of "
+                                  "motion; remove it: pyonsager adds NVT equilibration and NVE "
+                                  "production itself")
+        _plugin.load_plugin(lmp)
+        try:
+            lmp.commands_list([
+                "compute pyonsager_pe all pe/atom",
+                "compute pyonsager_stress all centroid/stress/atom NULL virial",
+                f"compute pyonsager_flux all onsager pyonsager_pe pyonsager_stress species "
+                f"{' '.join(cfg.species)}",
+                # a setup-only run: computes check the pair style's support at init
+                "run 0 post no",
+            ])
+        except Exception as exc:
+            raise RunError(
+                f"LAMMPS refused the flux computes: {_lammps_message(exc)} -- the pair style must "
+                "provide per-atom energies and a per-atom centroid virial "
+                "(compute pe/atom, compute centroid/stress/atom)") from None
+
+        if ck is None:
+            _equilibrate(lmp, cfg, T, dt, comm, sig)
+            lmp.command("reset_timestep 0")
+            start = 0
+        else:
+            _say(comm, f"continuing from the checkpoint at step {ck.step} in {out}")
+            if rank == 0:
+                ckpt.consolidate_fluxes(out, ck.step)
+            comm.Barrier()
+            try:
+                lmp.commands_list(["delete_atoms group all",
+                                   f'read_data "{ck.file("data")}" add merge',
+                                   f"reset_timestep {ck.step}"])
+            except Exception as exc:
+                raise RunError(f"cannot read the checkpoint {ck.file('data')}: "
+                               f"{_lammps_message(exc)}") from None
+            start = ck.step
+        lmp.command("fix pyonsager_nve all nve")
+
+        total = cfg.production_steps
+        session = attach(lmp, compute="pyonsager_flux", every=cfg.sample_every, max_lag=cfg.max_lag,
+                         mobile=cfg.mobile, file=os.path.join(out, "fluxes.onsager"), comm=comm,
+                         species=cfg.species, estimator=cfg.estimator, total_steps=total)
+        if ck is not None:
+            from pyonsager.correlator import OnlineCorrelator
+
+            session.load_state(ckpt.load_state(ck), OnlineCorrelator.load(ck.file("correlator"), comm))
+            session.prefix_dir = out
+        stop_at = os.environ.get(STOP_ENV)
+        if stop_at:
+            session.stop_at_step = int(stop_at)
+        sig.session = session
+        if sig.requested is not None:
+            session.request_stop()
+        _say(comm, f"production: {total} NVE steps at T = {T:g} K (sampling every "
+                   f"{cfg.sample_every}, max lag {cfg.max_lag:g}), output in {out}")
+
+        every = cfg.checkpoint_every or total
+        step = start
+        while step < total and not session.stopped:
+            nxt = min(total, (step // every + 1) * every)
+            try:
+                lmp.command(f"run {nxt - step} post no")
+            except Exception as exc:
+                raise RunError(f"LAMMPS stopped during production: {_lammps_message(exc)}") from None
+            session.check()
+            step = int(lmp.extract_global("ntimestep"))
+            if session.stopped:
+                break
+            if cfg.checkpoint_every and (step % every == 0 or step == total):
+                ckpt.write(lmp, session, out, step, params, comm)
+        sig.session = None
+
+        if session.stopped:
+            result = session.finish(out, partial=True)
+            last = ckpt.read(out)
+            where = f"step {last.step}" if last else "the beginning (no checkpoint yet)"
+            _say(comm, f"stopped at step {step} of {total}: partial result in "
+                       f"{os.path.join(out, 'onsager.yaml')}; `--restart` continues from {where}")
+            raise RunInterrupted(f"interrupted at step {step}; restart continues from {where}")
+        result = session.finish(out)
+        if rank == 0 and cfg.checkpoint_every:
+            _mark_complete(out)
+        comm.Barrier()
+        if rank == 0:
+            print(result.table(), flush=True)
+            print(f"pyonsager: results in {out}", flush=True)
+        return result
+    finally:
+        sig.session = None
+        with contextlib.suppress(Exception):
+            lmp.close()
+
+
+def _check_system(lmp: Any, cfg: RunConfig, comm: Any) -> None:
+    units = str(lmp.extract_global("units"))
+    if units not in ("metal", "real"):
+        raise ConfigError(f"{cfg.input}: units {units} not supported; use units metal or real")
+    ntypes = int(lmp.extract_global("ntypes"))
+    if len(cfg.species) != ntypes:
+        raise ConfigError(f"{cfg.path}: species: {len(cfg.species)} names for {ntypes} atom types "
+                          f"in {cfg.input}; give one name per type")
+    nlocal = int(lmp.extract_global("nlocal"))
+    types = np.array(lmp.numpy.extract_atom("type"))[:nlocal] if nlocal else np.zeros(0, int)
+    counts = np.bincount(types, minlength=ntypes + 1)[1:].astype(np.int64)
+    total = np.empty_like(counts)
+    comm.Allreduce(counts, total)
+    counts = total
+    per_species: dict[str, int] = {}
+    for name, n in zip(cfg.species, counts):
+        per_species[name] = per_species.get(name, 0) + int(n)
+    empty = [s for s, n in per_species.items() if n == 0]
+    if empty:
+        raise ConfigError(f"{cfg.path}: species {', '.join(empty)} has no atoms in {cfg.input} "
+                          f"(atoms per type: {counts.tolist()}); remove it or fix the input")
+
+
+def _equilibrate(lmp: Any, cfg: RunConfig, T: float, dt: float, comm: Any, sig: _Signals) -> None:
+    th = cfg.thermostat
+    damp = th.damp if th.damp is not None else 100.0 * dt
+    seed = cfg.seed
+    lmp.command(f"velocity all create {T} {seed} mom yes rot no dist gaussian")
+    n = cfg.equilibration_steps
+    if n == 0:
+        return
+    if th.style == "nose-hoover":
+        cmds = [f"fix pyonsager_eq all nvt temp {T} {T} {damp}"]
+    else:
+        fix = {"csvr": f"temp/csvr {T} {T} {damp} {seed + 1}",
+               "langevin": f"langevin {T} {T} {damp} {seed + 1} zero yes",
+               "berendsen": f"temp/berendsen {T} {T} {damp}"}[th.style]
+        cmds = ["fix pyonsager_eq_nve all nve", f"fix pyonsager_eq all {fix}"]
+    _say(comm, f"equilibration: {n} steps at T = {T:g} K ({th.style}, damp {damp:g})")
+    lmp.commands_list(cmds)
+    done = 0
+    # chunks, so that a signal during equilibration is honoured within a chunk
+    chunk = max(1000, n // 20)
+    while done < n:
+        m = min(chunk, n - done)
+        try:
+            lmp.command(f"run {m} post no")
+        except Exception as exc:
+            raise RunError(f"LAMMPS stopped during equilibration: {_lammps_message(exc)}") from None
+        done += m
+        stop = 1 if sig.requested is not None else 0
+        if comm.allreduce(stop, op=_max_op()):
+            raise RunInterrupted(f"interrupted during equilibration (step {done} of {n}); "
+                                 "nothing to continue from: rerun")
+    lmp.command("unfix pyonsager_eq")
+    if th.style != "nose-hoover":
+        lmp.command("unfix pyonsager_eq_nve")
+
+
+def _max_op() -> Any:
+    from mpi4py import MPI
+
+    return MPI.MAX
+
+
+def _mark_complete(out: str) -> None:
+    import yaml
+
+    path = os.path.join(out, "checkpoint.yaml")
+    if not os.path.isfile(path):
+        return
+    with open(path) as fh:
+        info = yaml.safe_load(fh)
+    info["complete"] = True
+    with open(path + ".tmp", "w") as fh:
+        yaml.safe_dump(info, fh, sort_keys=False)
+    os.replace(path + ".tmp", path)
+
+
+def _write_kappa_table(out: str, temperatures: list[float], results: list) -> None:
+    import yaml
+
+    rows = []
+    for T, r in zip(temperatures, results):
+        row = {"requested": float(T), "temperature": float(r.temperature),
+               "kappa": r.kappa.to_dict(), "L00": r.L00.to_dict(), "directory": f"T{T:g}"}
+        rows.append(row)
+    with open(os.path.join(out, "kappa_T.yaml"), "w") as fh:
+        yaml.safe_dump({"kappa_T": rows}, fh, sort_keys=False)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    t = [r["temperature"] for r in rows]
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for key, label in (("kappa", r"$\kappa$"), ("L00", "$L_{00}$")):
+        ax.errorbar(t, [r[key]["value"] for r in rows], yerr=[r[key]["error"] for r in rows],
+                    marker="o", capsize=3, label=label)
+    ax.set_xlabel("T (K)")
+    ax.set_ylabel("W m$^{-1}$ K$^{-1}$")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "kappa_T.png"), dpi=120)
+    plt.close(fig)

@@ -1,0 +1,626 @@
+"""On-the-fly Onsager coefficients from a user's own ``lammps`` object.
+
+``attach(lmp, ...)`` defines ``fix pyonsager_sample all onsager COMPUTE EVERY file PATH`` and
+registers a ctypes callback with the plugin's C API.  The fix samples the compute at end of
+step (full-step velocities) and every ``batch`` samples hands the rows to the callback on
+*every* rank; the callback feeds the correlator (which splits its work across the ranks),
+the temperature accumulators and the per-species MSD, and prints a progress line on rank 0.
+The user's own ``run`` commands, loops and variables run unchanged; ``finish(out=DIR)``
+flushes, gathers, analyses and writes the files.
+
+A row is ``[step, temperature, compute vector, site energies]``; the compute vector is 3 values
+per channel in the correlator's channel order (J0, kinetic, potential, species..., [charge]), so
+a batch of rows reshapes to the (n, nchannels, 3) block the correlator takes without copying
+columns; the last ``nspecies`` values are the mean site energy (pe per atom) of each species,
+whose running mean goes to the analysis (``FluxMetadata.site_energies``) exactly as
+:func:`pyonsager.analyze` of the flux file would take it from the same columns.
+
+Why a stop flag instead of exceptions: a Python exception cannot cross the C++ stack of a
+LAMMPS run (ctypes prints and swallows it).  Errors and stop requests (signals) are recorded
+and the run is ended cleanly with ``lmp.force_timeout()``; all ranks agree through one small
+``Allreduce`` per callback, so under ``mpirun`` every rank leaves the run at the same step.
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import sys
+import time
+import traceback
+import warnings
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import yaml
+
+from pyonsager import _plugin
+from pyonsager.fluxes import FluxMetadata
+from pyonsager.diffusion import classify_mobile, mobile_rule, species_report, write_msd
+from pyonsager.lammps.msd import MSDTracker
+
+FIX_ID = "pyonsager_sample"
+#: default callback interval in MD steps (batch = max(1, DEFAULT_CALLBACK_STEPS // every)):
+#: frequent enough that a stop request (SIGTERM) is honoured within ~100 steps, rare enough
+#: that the fixed cost per call (one Allreduce, one MSD pass over the local atoms) is
+#: negligible against 100 MD steps; the correlator's cost is per sample (~25 us) either way
+DEFAULT_CALLBACK_STEPS = 100
+#: styles that exchange energy with a bath (Green-Kubo wants NVE); same list as the fix's
+THERMOSTAT_PREFIXES = ("langevin", "nvt", "npt", "temp/", "gld", "gle", "rigid/nvt",
+                       "rigid/npt", "nvk", "ffl", "dpd/tstat", "ttm", "tgnvt", "tgnpt", "gjf")
+
+
+class SamplingError(RuntimeError):
+    """Raised by :meth:`Session.finish` (or :meth:`Session.check`) when the callback failed."""
+
+
+def _world(comm: Any) -> Any:
+    if comm is not None:
+        return comm
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD
+
+
+def list_fixes(lmp: Any, scratch: Optional[str] = None, comm: Any = None) -> list[tuple[str, str]]:
+    """(ID, style) of every fix defined in ``lmp`` (parsed from ``info fixes``).
+
+    The library interface lists fix IDs but not their styles; ``info`` names both.
+    """
+    import tempfile
+
+    comm = _world(comm)
+    path = None
+    if comm.Get_rank() == 0:
+        fd, path = tempfile.mkstemp(prefix="pyonsager_info_", suffix=".txt", dir=scratch)
+        os.close(fd)
+    path = comm.bcast(path, root=0)
+    lmp.command(f'info fixes out overwrite "{path}"')
+    out: list[tuple[str, str]] = []
+    if comm.Get_rank() == 0:
+        with open(path) as fh:
+            for line in fh:
+                # "Fix[  0]:    ID,  style = nve,  group = all"
+                if line.startswith("Fix["):
+                    body = line.split(":", 1)[1]
+                    parts = [p.strip() for p in body.split(",")]
+                    fid = parts[0]
+                    style = next((p.split("=", 1)[1].strip() for p in parts if p.startswith("style")), "")
+                    out.append((fid, style))
+        os.unlink(path)
+    return comm.bcast(out, root=0)
+
+
+def thermostat_fixes(fixes: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(i, s) for i, s in fixes if s.startswith(THERMOSTAT_PREFIXES)]
+
+
+class _Moments:
+    """Running count, mean and M2 of a scalar (Chan et al. batch update; exact to round-off)."""
+
+    def __init__(self) -> None:
+        self.n, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def add(self, x: np.ndarray) -> None:
+        nb = x.size
+        if nb == 0:
+            return
+        mb = float(x.mean())
+        m2b = float(((x - mb) ** 2).sum())
+        n = self.n + nb
+        delta = mb - self.mean
+        self.mean += delta * nb / n
+        self.m2 += m2b + delta * delta * self.n * nb / n
+        self.n = n
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else float("nan")
+
+    def state(self) -> np.ndarray:
+        return np.array([self.n, self.mean, self.m2])
+
+    def load(self, a: np.ndarray) -> None:
+        self.n, self.mean, self.m2 = int(a[0]), float(a[1]), float(a[2])
+
+
+class Session:
+    """Sampling state of one attached LAMMPS instance; create it with :func:`attach`."""
+
+    def __init__(self, lmp: Any, compute: str, every: int, max_lag: float,
+                 mobile: Optional[Sequence[str]], file: str, batch: int, comm: Any,
+                 species: Optional[Sequence[str]], estimator: str, progress: bool,
+                 progress_interval: float, estimate_interval: float,
+                 total_steps: Optional[int]):
+        self.lmp = lmp
+        self.compute = compute
+        self.every = int(every)
+        self.max_lag_time = float(max_lag)
+        self.mobile = list(mobile) if mobile is not None else None
+        self.file = os.path.abspath(file)
+        self.batch = int(batch)
+        self.comm = _world(comm)
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self.type_species = list(species) if species is not None else None
+        self.estimator = estimator
+        self.progress = progress
+        self.progress_interval = progress_interval
+        self.estimate_interval = estimate_interval
+        #: steps the caller intends to sample from ``start_step`` (for the ETA), or None
+        self.total_steps = total_steps
+
+        self.timestep = float(lmp.extract_global("dt"))
+        self.units = str(lmp.extract_global("units"))
+        if self.units not in ("metal", "real"):
+            raise ValueError(f"units {self.units!r} are not supported: use units metal or real "
+                             "(Onsager coefficients are reported in SI)")
+        self.start_step = int(lmp.extract_global("ntimestep"))
+        # same rounding as pyonsager.analyze(max_lag=...), so a re-analysis of the file matches
+        self.max_lag = max(1, int(round(self.max_lag_time / (self.timestep * self.every))))
+
+        self.correlator: Any = None
+        self.nchannels = 0
+        self.nsite = 0                  # trailing site-energy columns (one per species)
+        self.site_energy_sum: Optional[np.ndarray] = None   # per-species sum over samples
+        self.temperature = _Moments()
+        self.nsamples = 0
+        self.first_step: Optional[int] = None
+        self.last_step: Optional[int] = None
+        self.gaps = 0
+        self.msd: Optional[MSDTracker] = None
+        self.error: Optional[BaseException] = None
+        self.stop_requested = False     # set locally (signal handler, test hook)
+        self.stopped = False            # all ranks agreed to stop; the run was timed out
+        self.stop_at_step: Optional[int] = None   # test hook: request a stop at this step
+        self.finished = False
+        self._cb: Any = None            # the CFUNCTYPE object: must outlive the fix
+        self._t0: Optional[float] = None
+        self._s0: Optional[int] = None
+        self._last_print = 0.0
+        self._last_estimate = 0.0
+        self._estimate: Optional[tuple[float, float]] = None
+        self._provisional_species = False
+        #: directory whose checkpoint.fluxes.onsager is prepended to the file at finish
+        self.prefix_dir: Optional[str] = None
+        self.file_defaulted = False
+        #: mobile species passed to the analysis by finish() (given, or from the MSD)
+        self.mobile_used: Optional[list[str]] = None
+        self._header_cache: Optional[dict] = None
+        self._site_energy_lost = False
+
+    # ------------------------------------------------------------------ setup
+    def _define_fix(self) -> None:
+        lmp = self.lmp
+        _plugin.load_plugin(lmp)
+        if not lmp.has_id("compute", self.compute):
+            raise ValueError(
+                f"no compute {self.compute!r} in this LAMMPS instance: define it first, e.g. "
+                f"'compute {self.compute} all onsager pe stress species A B' after "
+                "'compute pe all pe/atom' and 'compute stress all centroid/stress/atom NULL virial'")
+        if lmp.has_id("fix", FIX_ID):
+            lmp.command(f"unfix {FIX_ID}")
+        if self.rank == 0:
+            os.makedirs(os.path.dirname(self.file) or ".", exist_ok=True)
+        self.comm.Barrier()
+        # quoted: LAMMPS splits arguments at whitespace
+        lmp.command(f'fix {FIX_ID} all onsager {self.compute} {self.every} file "{self.file}"')
+        api = _plugin.capi()
+        ncols = api.onsager_ncols(lmp.lmp, FIX_ID.encode())
+        if ncols < 0:
+            raise RuntimeError(f"fix {FIX_ID} was not found through the plugin's C API")
+        nsite = api.onsager_nspecies(lmp.lmp, FIX_ID.encode())
+        if nsite < 0 or (ncols - 2 - nsite) % 3:
+            raise RuntimeError(f"fix {FIX_ID} has {ncols} columns and {nsite} species, expected "
+                               "2 + 3 per channel + 1 per species")
+        self.nchannels = (ncols - 2 - nsite) // 3
+        if self.site_energy_sum is not None and self.site_energy_sum.size != nsite:
+            raise ValueError(f"restored state has {self.site_energy_sum.size} species, the compute "
+                             f"{self.compute} gives {nsite}")
+        self.nsite = nsite
+        if self.site_energy_sum is None:
+            self.site_energy_sum = np.zeros(nsite)
+        if self.correlator is None:
+            from pyonsager.correlator import OnlineCorrelator
+
+            self.correlator = OnlineCorrelator(self.nchannels, self.max_lag, comm=self.comm)
+        elif self.correlator.nch != self.nchannels:
+            raise ValueError(f"restored correlator has {self.correlator.nch} channels, the compute "
+                             f"{self.compute} gives {self.nchannels}")
+        self._cb = _plugin.ONSAGER_CALLBACK(self._callback)
+        if api.onsager_set_callback(lmp.lmp, FIX_ID.encode(), self._cb, None, self.batch) != 0:
+            raise RuntimeError(f"could not register the callback on fix {FIX_ID}")
+        if self.rank == 0:
+            for fid, style in thermostat_fixes(list_fixes(lmp, comm=self.comm)):
+                warnings.warn(f"fix {fid} ({style}) is a thermostat and is active while "
+                              "pyonsager samples: Green-Kubo coefficients want NVE dynamics; "
+                              f"unfix {fid} before the production run", stacklevel=3)
+        else:
+            list_fixes(lmp, comm=self.comm)
+
+    # ------------------------------------------------------------------ callback
+    def _callback(self, ctx: Any, nrows: int, ncols: int, rows_ptr: Any) -> None:
+        # never let an exception escape into C++: record it and stop the run
+        err = 0
+        try:
+            rows = np.ctypeslib.as_array(rows_ptr, shape=(nrows, ncols)).copy()
+            self._consume(rows)
+        except BaseException as exc:   # noqa: BLE001 -- must not propagate into LAMMPS
+            if self.error is None:
+                self.error = exc
+                sys.stderr.write(f"pyonsager: error in the sampling callback on rank {self.rank}:\n")
+                traceback.print_exc()
+            err = 1
+        try:
+            self._agree(err)
+        except BaseException as exc:   # noqa: BLE001
+            if self.error is None:
+                self.error = exc
+            self.lmp.force_timeout()
+
+    def _consume(self, rows: np.ndarray) -> None:
+        steps = rows[:, 0].astype(np.int64)
+        if self.last_step is not None:
+            d = np.diff(np.concatenate([[self.last_step], steps]))
+        else:
+            d = np.diff(steps)
+        bad = int(np.count_nonzero(d != self.every))
+        if bad:
+            if self.gaps == 0 and self.rank == 0:
+                warnings.warn(f"pyonsager: samples are not every {self.every} steps around step "
+                              f"{int(steps[0])} (timestep reset or sampling interrupted); the "
+                              "correlator treats them as consecutive")
+            self.gaps += bad
+        # collectives first (MSD), so that a failure below cannot leave ranks waiting
+        if self.msd is not None:
+            self.msd.sample(int(steps[-1]))
+        nrows = rows.shape[0]
+        nflux = 3 * self.nchannels
+        block = rows[:, 2:2 + nflux].reshape(nrows, self.nchannels, 3)
+        self.correlator.add(block)
+        self.temperature.add(rows[:, 1])
+        self.site_energy_sum += rows[:, 2 + nflux:2 + nflux + self.nsite].sum(axis=0)
+        self.nsamples += nrows
+        if self.first_step is None:
+            self.first_step = int(steps[0])
+        self.last_step = int(steps[-1])
+        if self.stop_at_step is not None and self.last_step >= self.stop_at_step:
+            self.stop_requested = True
+
+    def _agree(self, err: int) -> None:
+        """One Allreduce: stop (signal/error) and whether a progress line / estimate is due."""
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0, self._s0 = now, self.last_step
+            self._last_print = self._last_estimate = now
+        flags = np.array([
+            1 if (self.stop_requested or err) else 0,
+            1 if (self.progress and now - self._last_print >= self.progress_interval) else 0,
+            1 if (self.progress and now - self._last_estimate >= self.estimate_interval) else 0,
+        ], dtype=np.int64)
+        if self.size > 1:
+            from mpi4py import MPI
+
+            total = np.empty_like(flags)
+            self.comm.Allreduce(flags, total, op=MPI.MAX)
+            flags = total
+        if flags[0]:
+            self.stopped = True
+            self.lmp.force_timeout()
+        if flags[2]:
+            self._last_estimate = now
+            self._estimate = self._quick_estimate()
+        if flags[1]:
+            self._last_print = now
+            self._print_progress(now)
+
+    def _quick_estimate(self) -> Optional[tuple[float, float]]:
+        """Current (kappa, L00) in W/(m K) from the correlator (collective)."""
+        try:
+            from pyonsager.analysis import analyze_correlator
+
+            res = analyze_correlator(self.correlator, self._metadata(partial=True))
+            return float(res.kappa.value), float(res.L00.value)
+        except Exception:   # too few samples yet, etc.: skip this estimate
+            return None
+
+    def _print_progress(self, now: float) -> None:
+        if self.rank != 0 or self.last_step is None:
+            return
+        done = self.last_step - self.start_step
+        rate = (self.last_step - self._s0) / (now - self._t0) if now > self._t0 else float("nan")
+        line = f"pyonsager: step {done}"
+        if self.total_steps:
+            line += f"/{self.total_steps} ({100.0 * done / self.total_steps:.0f}%)"
+        line += f"  {rate:.0f} steps/s"
+        if self.total_steps and rate > 0:
+            eta = max(0.0, (self.total_steps - done) / rate)
+            line += f"  ETA {int(eta // 3600)}:{int(eta % 3600 // 60):02d}:{int(eta % 60):02d}"
+        if self._estimate is not None:
+            line += f"  kappa {self._estimate[0]:.4g}  L00 {self._estimate[1]:.4g} W/(m K)"
+        print(line, flush=True)
+
+    # ------------------------------------------------------------------ state
+    def request_stop(self) -> None:
+        """Ask the run to end at the next callback (safe from a signal handler).
+
+        The stop uses LAMMPS' timeout: later ``run`` commands of this instance also end at
+        once until ``timer timeout off`` is given."""
+        self.stop_requested = True
+
+    def check(self) -> None:
+        """Raise :class:`SamplingError` if the callback failed on any rank."""
+        failed = 1 if self.error is not None else 0
+        if self.size > 1:
+            from mpi4py import MPI
+
+            failed = self.comm.allreduce(failed, op=MPI.MAX)
+        if failed:
+            msg = str(self.error) if self.error is not None else "see the other ranks' output"
+            raise SamplingError(f"pyonsager sampling failed: {msg}") from self.error
+
+    def flush(self) -> None:
+        """Hand rows still buffered in the fix to the callback now (collective)."""
+        if self.lmp.has_id("fix", FIX_ID):
+            _plugin.capi().onsager_flush(self.lmp.lmp, FIX_ID.encode())
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Session accumulators for a checkpoint (the correlator is saved separately)."""
+        st = {
+            "temperature": self.temperature.state(),
+            "counters": np.array([self.nsamples, -1 if self.first_step is None else self.first_step,
+                                  -1 if self.last_step is None else self.last_step, self.gaps,
+                                  self.start_step], dtype=np.int64),
+        }
+        if self.site_energy_sum is not None:
+            st["site_energy_sum"] = np.asarray(self.site_energy_sum, dtype=np.float64)
+        if self.msd is not None:
+            st.update(self.msd.state())
+        return st
+
+    def load_state(self, st: dict[str, np.ndarray], correlator: Any) -> None:
+        self.temperature.load(st["temperature"])
+        n, first, last, gaps, start = (int(v) for v in st["counters"])
+        self.nsamples, self.gaps, self.start_step = n, gaps, start
+        self.first_step = None if first < 0 else first
+        self.last_step = None if last < 0 else last
+        self.correlator = correlator
+        if "site_energy_sum" in st:
+            self.site_energy_sum = np.array(st["site_energy_sum"], dtype=np.float64)
+        else:    # a checkpoint from before the site-energy columns: means would be partial
+            self.site_energy_sum = None
+            self._site_energy_lost = True
+        if self.msd is not None and "msd_ref" in st:
+            self.msd.load_state(st)
+
+    # ------------------------------------------------------------------ results
+    def _header(self) -> dict:
+        from pyonsager.fluxfile import read_header
+
+        header = read_header(self.file) if self.rank == 0 else None
+        return self.comm.bcast(header, root=0)
+
+    def _metadata(self, partial: bool = False, mobile: Optional[list[str]] = None) -> FluxMetadata:
+        if self._header_cache is None:
+            self._header_cache = self._header()
+        h = self._header_cache
+        temperature = self.temperature.mean if self.temperature.n else float("nan")
+        return FluxMetadata(
+            units=self.units, dt=float(h["dt"]), volume=float(h["volume"]),
+            temperature=temperature, species=[str(s) for s in h["species"]],
+            masses=[float(m) for m in h["masses"]] if h.get("masses") and None not in h["masses"] else None,
+            counts=[int(c) for c in h["counts"]] if h.get("counts") else None,
+            mobile=mobile if mobile is not None else self.mobile,
+            site_energies=self.site_energies(h),
+            extra={"lammps_version": self.lmp.version(), "mpi_ranks": self.size,
+                   "nevery": self.every, "timestep": self.timestep, "group": h.get("group"),
+                   "partial": partial})
+
+    def site_energies(self, header: Optional[dict] = None) -> Optional[dict[str, float]]:
+        """Mean site energy per species over all samples (energy unit of the unit system),
+        the time mean of the flux file's ``site_energy_*`` columns; None before any sample."""
+        if (self.site_energy_sum is None or self._site_energy_lost or not self.nsamples
+                or not self.nsite):
+            return None
+        if header is None:
+            if self._header_cache is None:
+                self._header_cache = self._header()
+            header = self._header_cache
+        names = [str(s) for s in header.get("species") or []]
+        if len(names) != self.nsite:
+            return None
+        return {s: float(v) / self.nsamples for s, v in zip(names, self.site_energy_sum)}
+
+    def _resolve_species(self) -> None:
+        """Give the MSD the compute's species names once the header exists."""
+        if self.msd is None or not self._provisional_species:
+            return
+        names = [str(n) for n in (self._metadata().species or [])]
+        if len(names) == len(self.msd.species):
+            self.msd.species = names
+            self.msd.type_species = names
+        else:
+            if self.rank == 0:
+                warnings.warn("pyonsager: cannot tell which atom types form which species; "
+                              "pass species=[...] to attach() for diffusion coefficients")
+            self.msd = None
+        self._provisional_species = False
+
+    def diffusion(self) -> dict[str, tuple[float, float]]:
+        """{species: (D, error)} in m^2/s from the MSD (empty without MSD)."""
+        self._resolve_species()
+        if self.msd is None or not self.msd.steps:
+            return {}
+        return self.msd.diffusion(self.timestep, self.units)
+
+    def finish(self, out: Optional[str] = None, partial: bool = False, **analysis: Any) -> Any:
+        """Flush, gather, analyse and write ``out/onsager.yaml``, ``onsager.npz``, plots and
+        ``out/fluxes.onsager``; return the :class:`~pyonsager.result.OnsagerResult` (all ranks).
+
+        ``partial=True`` marks an interrupted run in the YAML.  Extra keywords go to the
+        analysis (e.g. ``cutoff=``).  Collective: call on every rank.
+        """
+        out = os.path.abspath(out or os.path.dirname(self.file) or ".")
+        if self.lmp.has_id("fix", FIX_ID):
+            api = _plugin.capi()
+            api.onsager_flush(self.lmp.lmp, FIX_ID.encode())
+            # detach the callback before the fix goes, so C++ never calls a dead object
+            api.onsager_set_callback(self.lmp.lmp, FIX_ID.encode(), _plugin.ONSAGER_CALLBACK(), None, 0)
+            self.lmp.command(f"unfix {FIX_ID}")   # closes (and flushes) the flux file
+        if self.prefix_dir is not None and self.rank == 0:
+            # a continued run: rows before the restart point were kept aside (checkpoint.py)
+            from pyonsager.lammps.checkpoint import join_fluxes
+
+            join_fluxes(self.prefix_dir, self.file)
+        self.comm.Barrier()
+        self.check()
+        if self.nsamples == 0:
+            raise SamplingError("no samples were collected: run LAMMPS (lmp.command('run N')) "
+                                "between attach() and finish()")
+        diffusion = self.diffusion()
+        mobile = self.mobile
+        if mobile is None and diffusion:
+            mobile = classify_mobile({k: v[0] for k, v in diffusion.items()})
+        self.mobile_used = mobile
+        meta = self._metadata(partial=partial, mobile=mobile)
+        result = self._analyze(meta, **analysis)
+        if self.rank == 0:
+            os.makedirs(out, exist_ok=True)
+            target = os.path.join(out, "fluxes.onsager")
+            if os.path.abspath(target) != self.file:
+                shutil.copyfile(self.file, target + ".tmp")
+                os.replace(target + ".tmp", target)
+                if self.file_defaulted:
+                    # our own default location: move rather than leave a copy behind
+                    os.unlink(self.file)
+                    self.file = os.path.abspath(target)
+            result.write(out)
+            self._write_extras(out, meta, diffusion, mobile, partial)
+        self.comm.Barrier()
+        self.finished = True
+        return result
+
+    def _analyze(self, meta: FluxMetadata, **analysis: Any) -> Any:
+        estimator = analysis.pop("estimator", self.estimator)
+        if estimator == "green-kubo":
+            from pyonsager.analysis import analyze_correlator
+
+            return analyze_correlator(self.correlator, meta, estimator=estimator, **analysis)
+        # the cepstral estimator needs the stored series: rank 0 reads the flux file
+        result, error = None, None
+        if self.rank == 0:
+            from pyonsager.analysis import analyze
+
+            analysis.setdefault("max_lag", self.max_lag_time)
+            try:
+                result = analyze(self.file, estimator=estimator, mobile=meta.mobile,
+                                 temperature=meta.temperature, **analysis)
+            except Exception as exc:   # re-raised on every rank below, not only on rank 0
+                error = f"{type(exc).__name__}: {exc}"
+        result, error = self.comm.bcast((result, error), root=0)
+        if error is not None:
+            raise SamplingError(f"the {estimator} analysis of {self.file} failed: {error}")
+        return result
+
+    def _write_extras(self, out: str, meta: FluxMetadata, diffusion: dict, mobile: Optional[list],
+                      partial: bool) -> None:
+        """Add the driver's keys to onsager.yaml (species, T fluctuation, run provenance)."""
+        path = os.path.join(out, "onsager.yaml")
+        with open(path) as fh:
+            doc = yaml.safe_load(fh) or {}
+        site = meta.site_energies or {}
+        unit = "eV" if self.units == "metal" else "kcal/mol"
+        site_mean = {name: {"site_energy_mean": {"value": _f(site[name]), "unit": unit}}
+                     for name in meta.species if name in site}
+        doc["species"] = species_report(meta.species, meta.counts, meta.masses, diffusion, mobile,
+                                        extra=site_mean)
+        doc["mobile_rule"] = mobile_rule(self.mobile is not None, bool(diffusion))
+        doc["temperature_fluctuation"] = {"value": _f(self.temperature.std), "unit": "K",
+                                          "description": "standard deviation of the sampled T"}
+        doc["temperature_mean"] = {"value": _f(self.temperature.mean), "unit": "K"}
+        doc["run"] = {
+            "steps": {"first": self.first_step, "last": self.last_step,
+                      "sampled": (self.last_step - self.first_step + self.every)
+                      if self.first_step is not None else 0,
+                      "every": self.every},
+            "samples": self.nsamples,
+            "timestep": {"value": self.timestep, "unit": "ps" if self.units == "metal" else "fs"},
+            "units": self.units,
+            "lammps_version": int(self.lmp.version()),
+            "mpi_ranks": self.size,
+            "gaps": self.gaps,
+        }
+        doc["partial"] = bool(partial)
+        with open(path + ".tmp", "w") as fh:
+            yaml.safe_dump(doc, fh, sort_keys=False)
+        os.replace(path + ".tmp", path)
+        if self.msd is not None and self.msd.steps:
+            write_msd(out, self.msd.series(self.timestep), "ps" if self.units == "metal" else "fs",
+                      diffusion)
+
+
+def _f(x: float) -> Optional[float]:
+    return float(x) if x is not None and np.isfinite(x) else None
+
+
+def attach(lmp: Any, compute: str = "flux", every: int = 10, max_lag: float = 2.0,
+           mobile: Optional[Sequence[str]] = None, file: Optional[str] = None,
+           out: Optional[str] = None, batch: Optional[int] = None, comm: Any = None,
+           species: Optional[Sequence[str]] = None, estimator: str = "green-kubo",
+           msd: bool = True, progress: bool = True, progress_interval: float = 10.0,
+           estimate_interval: float = 30.0, total_steps: Optional[int] = None) -> Session:
+    """Sample ``compute`` (a ``compute onsager``) of ``lmp`` every ``every`` steps.
+
+    Parameters
+    ----------
+    lmp: a ``lammps.lammps`` instance with atoms, a potential and ``compute COMPUTE all onsager``.
+    every: sampling interval in steps (NEVERY of the fix).
+    max_lag: longest correlation time, in the unit system's time unit (metal: ps).
+    mobile: names of the diffusing species; default: decided from the MSD at ``finish``.
+    file: flux series file the fix writes (default ``OUT/fluxes.onsager``, OUT = ``out`` or
+        the current directory).
+    batch: samples per callback (default: one callback about every 100 steps).
+    comm: mpi4py communicator of ``lmp`` (default COMM_WORLD).
+    species: species name of each atom type (as given to the compute); needed for the MSD when
+        two types share a species name (default: the compute's species, one per type).
+    msd: track per-species MSD / diffusion coefficients.
+    total_steps: steps you intend to run (only for the ETA of the progress line).
+
+    Call collectively (every rank).  Then run LAMMPS as usual and call ``finish(out=DIR)``.
+    """
+    if every < 1:
+        raise ValueError(f"every must be >= 1 step, got {every}")
+    if max_lag <= 0:
+        raise ValueError(f"max_lag must be > 0 (a time in the unit system's time unit), got {max_lag}")
+    if batch is None:
+        batch = max(1, DEFAULT_CALLBACK_STEPS // every)
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    defaulted = file is None
+    if file is None:
+        file = os.path.join(out or os.getcwd(), "fluxes.onsager")
+    s = Session(lmp, compute, every, max_lag, mobile, file, batch, comm, species, estimator,
+                progress, progress_interval, estimate_interval, total_steps)
+    s.file_defaulted = defaulted
+    s._define_fix()
+    if msd:
+        type_species = s.type_species or _species_per_type(s)
+        if type_species is not None:
+            s.msd = MSDTracker(lmp, type_species, s.comm)
+            s.msd.start(s.start_step)
+    return s
+
+
+def _species_per_type(s: Session) -> Optional[list[str]]:
+    """Provisional per-type species for the MSD when the user did not name them.
+
+    The compute's species names reach us only through the flux file header, written at the
+    first run's init; with one species per type (the compute's default, and the usual
+    ``species A B`` for two types) type k is species k, renamed in :meth:`Session.finish`.
+    """
+    ntypes = int(s.lmp.extract_global("ntypes"))
+    if s.nchannels - 3 in (ntypes, ntypes + 1):
+        s._provisional_species = True
+        return [f"type{k}" for k in range(1, ntypes + 1)]
+    warnings.warn("pyonsager: the compute does not name one species per atom type; pass "
+                  "species=[name of each type] to attach() for the MSD / diffusion coefficients")
+    return None
