@@ -406,16 +406,6 @@ def analyze_correlator(correlator: Union[OnlineCorrelator, CorrelationData], met
     return res
 
 
-def _series_arrays(series: FluxSeries) -> list[np.ndarray]:
-    arrays = [series.energy_flux]
-    if series.energy_flux_kinetic is not None and series.energy_flux_potential is not None:
-        arrays += [series.energy_flux_kinetic, series.energy_flux_potential]
-    arrays += list(series.mass_flux.values())
-    if series.charge_flux is not None:
-        arrays.append(series.charge_flux)
-    return arrays
-
-
 def _default_max_lag(n: int) -> int:
     return int(max(1, min(n // DEFAULT_LAG_FRACTION, DEFAULT_MAX_LAG)))
 
@@ -439,7 +429,7 @@ def analyze_series(series: FluxSeries, estimator: str = "green-kubo", *,
     md = series.metadata
     md.validate()
     names = series.channel_names()
-    arrays = _series_arrays(series)
+    arrays = series.channel_arrays()
     n = len(series)
     for name, a in zip(names, arrays):
         if a.ndim != 2 or a.shape != (n, 3):

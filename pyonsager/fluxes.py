@@ -95,15 +95,19 @@ class FluxSeries:
             names.append("charge_flux")
         return names
 
-    def channels(self) -> np.ndarray:
-        """All fluxes stacked as one (N, nchannels, 3) float64 array (order: channel_names)."""
+    def channel_arrays(self) -> list[np.ndarray]:
+        """The (N, 3) flux arrays in the order of :meth:`channel_names` (no copy)."""
         arrays = [self.energy_flux]
         if self.energy_flux_kinetic is not None and self.energy_flux_potential is not None:
             arrays += [self.energy_flux_kinetic, self.energy_flux_potential]
         arrays += list(self.mass_flux.values())
         if self.charge_flux is not None:
             arrays.append(self.charge_flux)
-        return np.ascontiguousarray(np.stack(arrays, axis=1), dtype=np.float64)
+        return arrays
+
+    def channels(self) -> np.ndarray:
+        """All fluxes stacked as one (N, nchannels, 3) float64 array (order: channel_names)."""
+        return np.ascontiguousarray(np.stack(self.channel_arrays(), axis=1), dtype=np.float64)
 
     def mean_site_energies(self) -> Optional[dict[str, float]]:
         """Time mean of :attr:`site_energy` per species (energy unit of the unit system)."""

@@ -15,7 +15,6 @@ import pytest
 from pyonsager import cli
 from pyonsager.fluxfile import FluxFileWriter, flux_columns
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLS = ["TimeStep", "c_J[1]", "c_J[2]", "c_J[3]", "v_vA[1]", "v_vA[2]", "v_vA[3]",
         "v_vB[1]", "v_vB[2]", "v_vB[3]", "c_T"]
 
@@ -148,11 +147,12 @@ def test_missing_options(tmp_path, capsys):
 
 def test_subprocess_exit_code_and_no_traceback(tmp_path):
     path = _column_file(tmp_path / "a.txt", _synthetic(50))
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ)
     proc = subprocess.run([sys.executable, "-m", "pyonsager.cli", "analyze", path,
                            "--units", "metal", "--dt", "0.05", "--volume", "8000",
                            "--temperature", "500", "--energy-flux", "nope"],
-                          capture_output=True, text=True, env=env, timeout=120)
+                          capture_output=True, text=True, env=env, timeout=120,
+                          cwd=tmp_path)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("pyonsager analyze: error: no column or key 'nope'")

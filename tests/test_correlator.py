@@ -13,7 +13,6 @@ from pyonsager.correlation import correlation_matrix
 from pyonsager.correlator import OnlineCorrelator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 
 
 def feed(c, x, rng, maxchunk=200):
@@ -131,7 +130,6 @@ def test_two_ranks_equal_one_rank(tmp_path):
         pytest.skip("no mpirun next to the Python executable")
     out = str(tmp_path / "r2.npz")
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([ROOT, env.get("PYTHONPATH", "")])
     cmd = [exe, "-np", "2", sys.executable, os.path.join(HERE, "mpi_scripts", "correlator_mpi.py"), out]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)

@@ -29,7 +29,9 @@ KEYS = ["kappa", "L00", "L01", "L11", "kappa_k", "kappa_p", "kappa_kp", "delta"]
 
 def env() -> dict:
     e = dict(os.environ)
-    e["PYTHONPATH"] = os.pathsep.join([ROOT, SCRIPTS, e.get("PYTHONPATH", "")])
+    # the package under test is whatever `import pyonsager` finds (installed, or a source
+    # tree the caller put on PYTHONPATH): never the checkout by accident
+    e["PYTHONPATH"] = os.pathsep.join([SCRIPTS, e.get("PYTHONPATH", "")])
     return e
 
 
@@ -133,7 +135,7 @@ def test_attach_user_script_collects_all_samples(tmp_path):
     """Two run commands and a LAMMPS loop: every sample reaches the correlator and the file,
     and the result equals a single-rank analysis of the written file."""
     proc = subprocess.run([sys.executable, os.path.join(SCRIPTS, "driver_attach.py"), str(tmp_path)],
-                          capture_output=True, text=True, timeout=300, env=env())
+                          capture_output=True, text=True, timeout=300, env=env(), cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     info = json.load(open(tmp_path / "attach.json"))
     # runs of 300 + 200 + 3 x 100 steps, sampled every 2 steps, batches of 37 rows
@@ -239,7 +241,7 @@ def test_sigterm_leaves_partial_result_and_restart_completes(tmp_path, nprocs):
     cmd = [sys.executable, "-m", "pyonsager.cli", "run", cfg, "--out", out]
     if nprocs > 1:
         cmd = [os.path.join(os.path.dirname(sys.executable), "mpirun"), "-np", str(nprocs)] + cmd
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=str(tmp_path))
     deadline = time.time() + 240
     ck = os.path.join(out, "checkpoint.yaml")
     while time.time() < deadline and proc.poll() is None:
@@ -256,7 +258,7 @@ def test_sigterm_leaves_partial_result_and_restart_completes(tmp_path, nprocs):
     step = yaml.safe_load(open(ck))["step"]
     assert 2000 <= step < 30000
     proc = subprocess.run(cmd + ["--restart", "--production-steps", str(step + 1000)],
-                          capture_output=True, text=True, timeout=300, env=env())
+                          capture_output=True, text=True, timeout=300, env=env(), cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     from pyonsager.fluxfile import read_fluxfile
 
@@ -355,7 +357,7 @@ def test_mpi_attach_user_script(tmp_path):
 def test_cli_error_is_one_line(tmp_path):
     cfg = write_case(str(tmp_path), temperature=-3)
     proc = subprocess.run([sys.executable, "-m", "pyonsager.cli", "run", cfg], capture_output=True,
-                          text=True, timeout=120, env=env())
+                          text=True, timeout=120, env=env(), cwd=str(tmp_path))
     assert proc.returncode == 1
     assert "temperature: must be > 0" in proc.stderr and "Traceback" not in proc.stderr
 

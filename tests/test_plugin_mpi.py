@@ -24,7 +24,7 @@ TOL = 1e-12
 def mpirun(nprocs, script, *args, timeout=120):
     exe = os.path.join(os.path.dirname(sys.executable), "mpirun")
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([ps.ROOT, SCRIPTS, env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([SCRIPTS, env.get("PYTHONPATH", "")])
     cmd = [exe, "-np", str(nprocs), sys.executable, os.path.join(SCRIPTS, script), *map(str, args)]
     # own session, so a hung run can be killed with all of its ranks
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

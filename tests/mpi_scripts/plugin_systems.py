@@ -7,15 +7,10 @@ fluxes are then compared on that exact state, so 1- and 2-rank runs see the same
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from pyonsager._plugin import load_plugin, preload_mpi  # noqa: E402
+from pyonsager._plugin import load_plugin, preload_mpi
 
 preload_mpi()
 import mpi4py.MPI  # noqa: E402,F401  (liblammps needs libmpi loaded first)
