@@ -31,7 +31,7 @@ def env() -> dict:
     e = dict(os.environ)
     # the package under test is whatever `import pyonsager` finds (installed, or a source
     # tree the caller put on PYTHONPATH): never the checkout by accident
-    e["PYTHONPATH"] = os.pathsep.join([SCRIPTS, e.get("PYTHONPATH", "")])
+    e["PYTHONPATH"] = os.pathsep.join(p for p in [SCRIPTS, e.get("PYTHONPATH", "")] if p)
     return e
 
 

@@ -24,7 +24,8 @@ TOL = 1e-12
 def mpirun(nprocs, script, *args, timeout=120):
     exe = os.path.join(os.path.dirname(sys.executable), "mpirun")
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([SCRIPTS, env.get("PYTHONPATH", "")])
+    # no empty entry: it would mean the current directory, i.e. the source checkout
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [SCRIPTS, env.get("PYTHONPATH", "")] if p)
     cmd = [exe, "-np", str(nprocs), sys.executable, os.path.join(SCRIPTS, script), *map(str, args)]
     # own session, so a hung run can be killed with all of its ranks
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
