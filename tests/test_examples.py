@@ -15,7 +15,8 @@ import pytest
 from pyonsager.examples.agi import make_agi, prv
 
 ROOT = Path(__file__).resolve().parent.parent
-AGI = ROOT / "pyonsager" / "examples" / "agi"
+# the example as installed (package data), so the test also checks that it is shipped
+AGI = Path(prv.__file__).resolve().parent
 TEMPLATES = ROOT / "input_templates"
 
 # (directory, input, species, LAMMPS variables to shrink the system for the test)

@@ -30,6 +30,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
+from pyonsager.diffusion import diffusion_table
 from pyonsager.lammps import checkpoint as ckpt
 from pyonsager.lammps.config import ConfigError, RunConfig, load_config, physics_params
 
@@ -255,11 +256,13 @@ def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: 
                        f"{os.path.join(out, 'onsager.yaml')}; `--restart` continues from {where}")
             raise RunInterrupted(f"interrupted at step {step}; restart continues from {where}")
         result = session.finish(out)
+        diffusion = session.diffusion()
         if rank == 0 and cfg.checkpoint_every:
             _mark_complete(out)
         comm.Barrier()
         if rank == 0:
             print(result.table(), flush=True)
+            print(diffusion_table(diffusion, session.mobile_used), flush=True)
             print(f"pyonsager: results in {out}", flush=True)
         return result
     finally:
