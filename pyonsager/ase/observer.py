@@ -26,7 +26,7 @@ import yaml
 
 from pyonsager.ase.adapters import energies_and_virials
 from pyonsager.diffusion import (MSDSeries, classify_mobile, diffusion_unit_factor, fit_diffusion,
-                                 mobile_rule, species_report, write_msd)
+                                 mobile_rule, species_msd, species_report, write_msd)
 from pyonsager.fluxes import FluxMetadata, channel_names
 from pyonsager.units import LAMMPS_METAL_MVV2E, ase_time_per_ps
 
@@ -163,7 +163,8 @@ class _Displacements:
 
     Positions may be wrapped by the user between samples, so displacements are accumulated
     as minimum-image differences of consecutive samples (valid while no atom moves half a
-    cell between two samples).  MSD_s = <|dx_i - dR|^2>_{i in s}, dR the centre-of-mass drift.
+    cell between two samples).  MSD_s = <|dx_i - dR_s|^2>_{i in s}, dR_s the species' own
+    centre (see :mod:`pyonsager.diffusion`).
     """
 
     def __init__(self, atoms: Any, groups: Sequence[np.ndarray], masses: np.ndarray) -> None:
@@ -172,7 +173,6 @@ class _Displacements:
         self._previous = atoms.positions.copy()
         self._dx = np.zeros_like(self._previous)
         self._groups = groups
-        self._weights = masses / masses.sum()
         self.steps: list[int] = []
         self.values: list[np.ndarray] = []
 
@@ -184,10 +184,12 @@ class _Displacements:
         self._previous = positions.copy()
 
     def record(self, step: int) -> None:
-        dx = self._dx - self._weights @ self._dx
+        dx = self._dx
         sq = np.einsum("ij,ij->i", dx, dx)
         self.steps.append(step)
-        self.values.append(np.array([sq[g].mean() for g in self._groups]))
+        self.values.append(species_msd(np.array([len(g) for g in self._groups]),
+                                       np.array([sq[g].sum() for g in self._groups]),
+                                       np.array([dx[g].sum(axis=0) for g in self._groups])))
 
 
 class _Moments:

@@ -14,7 +14,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from pyonsager.diffusion import (MOBILE_FLOOR, MOBILE_RELATIVE, MSDSeries,  # noqa: F401
-                                 classify_mobile, diffusion_unit_factor, fit_diffusion, plot_msd)
+                                 classify_mobile, diffusion_unit_factor, fit_diffusion, plot_msd,
+                                 species_msd)
 
 
 class MSDTracker:
@@ -98,30 +99,22 @@ class MSDTracker:
         """Append the MSD of every species at ``step`` (collective)."""
         if self.ref is None:
             self.start(step)
-        ids, sp, m, xu = self._local()
+        ids, sp, _, xu = self._local()
         if ids.size and int(ids.max()) >= self.ref.shape[0]:
             raise RuntimeError("atoms were added after the MSD origin was taken; the MSD "
                                "needs a fixed set of atoms")
         dx = xu - self.ref[ids]
         ns = len(self.species)
-        # per species: count, sum |dx|^2, sum dx (3); system: total mass, sum m dx (3)
-        buf = np.zeros(ns * 5 + 4)
+        # per species: count, sum |dx|^2, sum dx (3): moments, so one Allreduce assembles them
+        buf = np.zeros((ns, 5))
         for s in range(ns):
             sel = sp == s
-            buf[5 * s] = np.count_nonzero(sel)
-            buf[5 * s + 1] = np.sum(dx[sel] ** 2)
-            buf[5 * s + 2:5 * s + 5] = dx[sel].sum(axis=0)
-        buf[5 * ns] = m.sum()
-        buf[5 * ns + 1:] = (m[:, None] * dx).sum(axis=0)
+            buf[s, 0] = np.count_nonzero(sel)
+            buf[s, 1] = np.sum(dx[sel] ** 2)
+            buf[s, 2:] = dx[sel].sum(axis=0)
         tot = self._sum(buf)
-        dcm = tot[5 * ns + 1:] / tot[5 * ns]
-        out = np.empty(ns)
-        for s in range(ns):
-            n, s2, s1 = tot[5 * s], tot[5 * s + 1], tot[5 * s + 2:5 * s + 5]
-            # <|dx - dR|^2> = <|dx|^2> - 2 dR.<dx> + |dR|^2
-            out[s] = (s2 - 2.0 * dcm @ s1 + n * dcm @ dcm) / n if n else np.nan
         self.steps.append(int(step))
-        self.values.append(out)
+        self.values.append(species_msd(tot[:, 0], tot[:, 1], tot[:, 2:]))
 
     # --------------------------------------------------------------- results
     def series(self, timestep: float) -> MSDSeries:

