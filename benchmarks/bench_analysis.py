@@ -64,56 +64,57 @@ def make_series(path: str, n: int, seed: int = 0) -> None:
     del out
 
 
-OURS = textwrap.dedent("""
-    import json, resource, sys, time
-    import numpy as np
-    from pyonsager.analysis import analyze
-    def rss():
-        for line in open("/proc/self/status"):
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1024
-    x = np.load(sys.argv[1])
-    base = rss()
-    ru0 = resource.getrusage(resource.RUSAGE_SELF)
-    cpu0 = ru0.ru_utime + ru0.ru_stime
-    t = time.perf_counter()
-    r = analyze(energy_flux=x[:, 0], mass_flux=[x[:, 1]], dt={dt}, temperature={T}, volume={V},
-                units="metal", estimator=sys.argv[2])
-    wall = time.perf_counter() - t
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = ru.ru_utime + ru.ru_stime - cpu0
-    peak = ru.ru_maxrss / 1024
+def timed_script(imports: str, body: str, report: str) -> str:
+    """A script for a fresh process: imports, load the series (argv[1]), then wall, CPU and
+    peak RSS of ``body`` alone; ``report`` prints one JSON line from wall, cpu, peak, base."""
+    return "\n".join([
+        "import json, resource, sys, time",
+        "import numpy as np",
+        textwrap.dedent(imports),
+        "def rss():",
+        "    for line in open('/proc/self/status'):",
+        "        if line.startswith('VmRSS'):",
+        "            return int(line.split()[1]) / 1024",
+        "x = np.load(sys.argv[1])",
+        "base = rss()",
+        "ru0 = resource.getrusage(resource.RUSAGE_SELF)",
+        "cpu0 = ru0.ru_utime + ru0.ru_stime",
+        "t = time.perf_counter()",
+        textwrap.dedent(body),
+        "wall = time.perf_counter() - t",
+        "ru = resource.getrusage(resource.RUSAGE_SELF)",
+        "cpu = ru.ru_utime + ru.ru_stime - cpu0",
+        "peak = ru.ru_maxrss / 1024",
+        textwrap.dedent(report),
+    ])
+
+
+OURS = timed_script(
+    "from pyonsager.analysis import analyze",
+    f"""
+    r = analyze(energy_flux=x[:, 0], mass_flux=[x[:, 1]], dt={DT_PS}, temperature={T},
+                volume={V}, units="metal", estimator=sys.argv[2])
+    """,
+    """
     print(json.dumps(dict(wall=wall, cpu=cpu, peak_mb=peak, input_mb=base, kappa=r.kappa.value,
                           kappa_err=r.kappa.error, L00=r.L00.value, estimator=r.estimator["name"],
                           fstar=r.estimator["parameters"].get("fstar"),
                           cutoff=r.estimator["parameters"].get("cutoff_time"))))
-""").format(dt=DT_PS, T=T, V=V)
+    """)
 
-SPORTRAN = textwrap.dedent("""
-    import json, resource, sys, time
-    import numpy as np
-    import sportran as st
-    def rss():
-        for line in open("/proc/self/status"):
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1024
-    x = np.load(sys.argv[1])
-    base = rss()
+SPORTRAN = timed_script(
+    "import sportran as st",
+    f"""
     fstar = float(sys.argv[2])
-    ru0 = resource.getrusage(resource.RUSAGE_SELF)
-    cpu0 = ru0.ru_utime + ru0.ru_stime
-    t = time.perf_counter()
-    j = st.HeatCurrent([x[:, 0], x[:, 1]], DT_FS={dtfs}, UNITS="metal", TEMPERATURE={T},
-                       VOLUME={V})
+    j = st.HeatCurrent([x[:, 0], x[:, 1]], DT_FS={DT_PS * 1000}, UNITS="metal",
+                       TEMPERATURE={T}, VOLUME={V})
     jf = j.resample(fstar_THz=fstar, plot=False, verbose=False)
     jf.cepstral_analysis()
-    wall = time.perf_counter() - t
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = ru.ru_utime + ru.ru_stime - cpu0
-    peak = ru.ru_maxrss / 1024
+    """,
+    """
     print(json.dumps(dict(wall=wall, cpu=cpu, peak_mb=peak, input_mb=base, kappa=float(jf.kappa),
                           kappa_err=float(jf.kappa_std))))
-""").format(dtfs=DT_PS * 1000, T=T, V=V)
+    """)
 
 
 def run(python: str, code: str, *args: str, pythonpath: str = "") -> dict:

