@@ -62,6 +62,31 @@ _CHUNK = 1 << 16
 #: a run must hold this many times the longest lag: the same bar on every path (files, arrays,
 #: on-the-fly), so a driver never reports numbers that analysing its own flux file would refuse
 MIN_SAMPLES_PER_LAG = 4
+#: the jackknife needs at least MIN_BLOCKS independent time blocks of GROUP_FACTOR (20)
+#: cutoffs each: N >= MIN_BLOCKS * GROUP_FACTOR * t_c samples (see :func:`minimum_samples`)
+MIN_BLOCKS = 4
+
+#: the warning (table, onsager.yaml, plot) when kappa is L00 because no mass flux was given
+KAPPA_IS_L00 = ("no mass fluxes given: kappa is L00, the Green-Kubo integral of the energy flux "
+                "alone, which is the thermal conductivity only of a system with one diffusing "
+                "component; give the mass fluxes (--mass-flux) or, for a one-component system, "
+                "state it (--single-component on the command line, single_component=True in "
+                "Python)")
+
+
+def minimum_samples(cutoff_samples: float) -> int:
+    """Fewest samples for which the Green-Kubo value and its error bar mean something.
+
+        N_min = MIN_BLOCKS * GROUP_FACTOR * t_c      (t_c: integration cutoff, in samples)
+
+    Why: the standard error is a jackknife over contiguous time blocks; a block's running
+    integral up to t_c shares ~t_c/L of its pairs with its neighbour (block length L), so blocks
+    must be >= GROUP_FACTOR (20) cutoffs long to be nearly independent, and >= MIN_BLOCKS (4)
+    of them (x 3 directions = 12 pseudo-samples) are needed for the error bar itself to be
+    known to ~20 %.  With the automatic rule t_c >= 8 tau (tau: integrated correlation time of
+    the reduced flux) this is N >= 640 tau / dt.
+    """
+    return int(MIN_BLOCKS * GROUP_FACTOR * max(int(np.ceil(cutoff_samples)), 1))
 
 
 # --------------------------------------------------------------------------- channel bookkeeping
@@ -266,7 +291,8 @@ def analyze_correlations(data: CorrelationData, metadata: FluxMetadata,
                          channel_names: Optional[Sequence[str]] = None, *,
                          cutoff: Optional[float] = None, mobile: Optional[Sequence[str]] = None,
                          drop: Optional[str] = "auto", site_energies: Any = None,
-                         window: float = DEFAULT_WINDOW, site_energy_source: Optional[str] = None
+                         window: float = DEFAULT_WINDOW, site_energy_source: Optional[str] = None,
+                         max_lag_auto: bool = False, single_component: bool = False
                          ) -> tuple[OnsagerResult, GreenKuboEstimate]:
     """Green-Kubo analysis of gathered correlations; returns (result, the GK estimate).
 
@@ -276,6 +302,12 @@ def analyze_correlations(data: CorrelationData, metadata: FluxMetadata,
     the flux file's ``site_energy_*`` columns) is used.  They enable the empirical U^2/L11
     criterion and size the gauge shifts; ``criterion.site_energy_source`` records "user" or
     ``site_energy_source`` (default "flux file") accordingly.
+
+    Minimum data (errors, exit status 2 on the command line): N >= MIN_SAMPLES_PER_LAG x
+    (max lag + 1) and N >= :func:`minimum_samples` (t_c); with ``max_lag_auto`` (the max lag
+    was not chosen by the user) the automatic cutoff rule must also be satisfied within it.
+    single_component: the user states that the system has one diffusing component, so that
+    kappa = L00 without mass fluxes is not flagged (see :data:`KAPPA_IS_L00`).
     """
     md = metadata
     md.validate()
@@ -301,7 +333,12 @@ def analyze_correlations(data: CorrelationData, metadata: FluxMetadata,
     masses = md.masses if md.masses is not None and len(md.masses) == len(species) else None
     indep, sinfo = select_species(species, c0[np.ix_(midx, midx)], run, masses, mobile, drop)
     warnings: list[str] = []
-    if species and not indep:
+    if not species:
+        sinfo["single_component"] = ("stated by the user" if single_component else
+                                     "assumed: no mass fluxes given (see warnings)")
+        if not single_component:
+            warnings.append(KAPPA_IS_L00)
+    elif species and not indep:
         warnings.append("no diffusing species detected: kappa = L00 (single-component formula)")
     if sinfo.get("suspect"):
         warnings.append(
@@ -317,6 +354,7 @@ def analyze_correlations(data: CorrelationData, metadata: FluxMetadata,
     gk = green_kubo(data.correlations, scale, sel, dt_s, data.segment_integrals,
                     data.segment_weights, data.grid,
                     cutoff=None if cutoff is None else cutoff * U.time(md.units), window=window)
+    _check_enough_samples(gk, data.nsamples, data.max_lag, md, max_lag_auto, window)
     warnings += gk.warnings
     if gk.pseudo_samples and gk.pseudo_samples < 12:
         warnings.append(f"error bars from only {gk.pseudo_samples} blocks x directions: the run is "
@@ -358,7 +396,11 @@ def analyze_correlations(data: CorrelationData, metadata: FluxMetadata,
         res.kappa_k, res.kappa_p = q(k, k), q(p, p)
         res.kappa_kp = q(k, p)
         res.kappa_kp.value = float(Lsym[k, p])
-    res.delta = Quantity(gk.delta, gk.delta_err, "")
+    # without mass fluxes kappa is L00 by construction: delta = 0 would measure nothing
+    res.delta = Quantity(gk.delta, gk.delta_err, "") if species else None
+    overrides = md.extra.get("overrides")
+    if overrides:
+        res.overrides = dict(overrides)
     site_energies, se_source = _site_energies_and_source(
         site_energies, md.site_energies, site_energy_source or SOURCE_FILE)
     se = _site_energy_map(site_energies, species)
@@ -384,11 +426,40 @@ def analyze_correlations(data: CorrelationData, metadata: FluxMetadata,
     return res, gk
 
 
+def _check_enough_samples(gk: GreenKuboEstimate, n: int, max_lag: int, md: FluxMetadata,
+                          max_lag_auto: bool, window: float) -> None:
+    """The documented minimum (README section 5): errors naming the number of samples needed."""
+    dt, unit = md.dt, "fs" if md.units == "real" else "ps"
+    tau = gk.tau_int
+    tau_text = (f"integrated correlation time of the reduced flux tau ~ {tau * dt:.3g} {unit}"
+                if np.isfinite(tau) else "correlation time unknown")
+    if max_lag_auto and not (gk.cutoff_found and gk.drift_converged):
+        lag = max(gk.lag_needed, max_lag + 1)
+        need = max(DEFAULT_LAG_FRACTION * lag, minimum_samples(lag))
+        what = ("is not reached" if not gk.cutoff_found else
+                "still drifts beyond its error")
+        raise ValueError(
+            f"too few samples: {n} samples; the automatic max lag (N/{DEFAULT_LAG_FRACTION} = "
+            f"{max_lag} samples = {max_lag * dt:.4g} {unit}) is shorter than the cutoff rule "
+            f"needs (kappa(t) {what}; t >= {window:g} tau needs a max lag of at least {lag} "
+            f"samples, {tau_text}): need at least {need} samples; run longer, or choose "
+            "--max-lag and --cutoff yourself after looking at kappa(t)")
+    need = minimum_samples(gk.cutoff_index)
+    if n < need:
+        raise ValueError(
+            f"too few samples: {n} samples ({n * dt:.4g} {unit}) for a cutoff of "
+            f"{gk.cutoff_index} samples ({gk.cutoff_time / U.time(md.units):.4g} {unit}; "
+            f"{tau_text}): the error bar needs at least {MIN_BLOCKS} independent blocks of "
+            f"{GROUP_FACTOR} cutoffs, i.e. at least {need} samples ({need * dt:.4g} {unit}); "
+            "run longer")
+
+
 def analyze_correlator(correlator: Union[OnlineCorrelator, CorrelationData], metadata: FluxMetadata,
                        estimator: str = "green-kubo", *, cutoff: Optional[float] = None,
                        mobile: Optional[Sequence[str]] = None, drop: Optional[str] = "auto",
                        site_energies: Any = None, window: float = DEFAULT_WINDOW,
-                       channel_names: Optional[Sequence[str]] = None) -> OnsagerResult:
+                       channel_names: Optional[Sequence[str]] = None,
+                       single_component: bool = False) -> OnsagerResult:
     """Onsager analysis of an on-the-fly correlator (collective under MPI: gathers once).
 
     metadata: the run's :class:`FluxMetadata` (units, dt between samples, volume, mean
@@ -404,7 +475,8 @@ def analyze_correlator(correlator: Union[OnlineCorrelator, CorrelationData], met
                          "correlations support estimator='green-kubo' only")
     data = correlator.result() if isinstance(correlator, OnlineCorrelator) else correlator
     res, _ = analyze_correlations(data, metadata, channel_names, cutoff=cutoff, mobile=mobile,
-                                  drop=drop, site_energies=site_energies, window=window)
+                                  drop=drop, site_energies=site_energies, window=window,
+                                  single_component=single_component)
     return res
 
 
@@ -417,7 +489,7 @@ def analyze_series(series: FluxSeries, estimator: str = "green-kubo", *,
                    fstar: Optional[float] = None, pstar: Optional[int] = None,
                    mobile: Optional[Sequence[str]] = None, drop: Optional[str] = "auto",
                    site_energies: Any = None, window: float = DEFAULT_WINDOW,
-                   block: Optional[int] = None) -> OnsagerResult:
+                   block: Optional[int] = None, single_component: bool = False) -> OnsagerResult:
     """Onsager analysis of a stored flux series.
 
     max_lag, cutoff: times in the unit system's time unit (metal: ps, real: fs); default
@@ -425,6 +497,9 @@ def analyze_series(series: FluxSeries, estimator: str = "green-kubo", *,
     automatic), pstar: cepstral coefficients (None = AIC).  The Green-Kubo correlations are
     always computed (they select the independent species and give L0a, Lab); with
     estimator="cepstral", kappa and L00 come from :func:`pyonsager.cepstral.cepstral_analysis`.
+    Too few samples for the correlation analysis (see :func:`minimum_samples`; with the
+    automatic max lag, a cutoff rule not satisfied within it) raise ValueError naming the
+    number needed.  single_component: see :func:`analyze`.
     """
     if estimator not in ("green-kubo", "cepstral"):
         raise ValueError(f"unknown estimator {estimator!r}: use 'green-kubo' or 'cepstral'")
@@ -461,7 +536,8 @@ def analyze_series(series: FluxSeries, estimator: str = "green-kubo", *,
         source = None
     res, gk = analyze_correlations(corr.result(), md, names, cutoff=cutoff, mobile=mobile,
                                    drop=drop, site_energies=site_energies, window=window,
-                                   site_energy_source=source)
+                                   site_energy_source=source, max_lag_auto=max_lag is None,
+                                   single_component=single_component)
     if estimator == "cepstral":
         _apply_cepstral(res, arrays, gk.selected, md, fstar, pstar)
     return res
@@ -552,7 +628,8 @@ def analyze(source: Any = None, *, energy_flux: Any = None, mass_flux: Any = Non
             counts: Optional[Sequence[int]] = None, site_energies: Any = None,
             mass_flux_unit: Optional[str] = None, window: float = DEFAULT_WINDOW,
             temperature_column: Optional[str] = None, mass_flux_units: str = "column",
-            workers: Optional[int] = None) -> OnsagerResult:
+            workers: Optional[int] = None, single_component: bool = False,
+            overrides: Optional[Mapping[str, Any]] = None) -> OnsagerResult:
     """Thermal conductivity kappa = 1/(L^-1)_00 and the Onsager matrix of a flux series.
 
     File: ``analyze(path, ...)`` reads our ``.onsager`` files (self-describing) or LAMMPS column
@@ -574,10 +651,22 @@ def analyze(source: Any = None, *, energy_flux: Any = None, mass_flux: Any = Non
     Common options: estimator "green-kubo" (default) or "cepstral"; max_lag and cutoff in the
     unit system's time unit; fstar in THz; mobile (names of the diffusing species), drop
     ("auto", a species name, or None); window (cutoff rule factor).
+
+    single_component=True states that the system has one diffusing component: without mass
+    fluxes kappa is L00, which is otherwise flagged in ``warnings`` (:data:`KAPPA_IS_L00`).
+    A ``.onsager`` file records units, dt, volume, temperature (its column's mean), species
+    and masses: passing a different value is an error unless it is an override,
+    ``overrides={"dt": 0.02}``, recorded in ``result.overrides`` / onsager.yaml
+    (:func:`pyonsager.io_dispatch.read_any`).  Too few samples raise ValueError naming the
+    number needed (:func:`minimum_samples`).
     Returns an :class:`~pyonsager.result.OnsagerResult` (attributes in SI).
     """
     opts = dict(estimator=estimator, max_lag=max_lag, cutoff=cutoff, fstar=fstar, pstar=pstar,
-                mobile=mobile, drop=drop, site_energies=site_energies, window=window)
+                mobile=mobile, drop=drop, site_energies=site_energies, window=window,
+                single_component=single_component)
+    if overrides and source is None:
+        raise ValueError("overrides= replace facts recorded in a flux file; with arrays pass the "
+                         "values themselves (dt=, volume=, ...)")
     if isinstance(source, FluxSeries):
         return analyze_series(source, **opts)
     if source is not None:
@@ -591,8 +680,9 @@ def analyze(source: Any = None, *, energy_flux: Any = None, mass_flux: Any = Non
                           mass_flux=[mass_flux] if isinstance(mass_flux, str) else list(mass_flux or ()),
                           energy_flux_kinetic=energy_flux_kinetic,
                           energy_flux_potential=energy_flux_potential,
-                          mass_flux_units=mass_flux_units, mobile=mobile, workers=workers)
-        if masses is not None:
+                          mass_flux_units=mass_flux_units, mobile=mobile, workers=workers,
+                          species=species, masses=masses, overrides=overrides)
+        if masses is not None and series.metadata.extra.get("format") != "onsager":
             series = series.with_metadata(masses=list(masses))
         return analyze_series(series, **opts)
 

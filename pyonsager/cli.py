@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import warnings
 from typing import Any, Callable, Optional, Sequence
@@ -65,6 +66,14 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--drop", metavar="SPECIES|auto|none", default="auto",
                    help="species whose mass flux is dropped because total momentum is conserved "
                         "(default auto: the heaviest, or the last; none: drop nothing)")
+    p.add_argument("--single-component", action="store_true",
+                   help="state that the system has one diffusing component: without mass "
+                        "fluxes kappa is then L00 with no warning")
+    p.add_argument("--override", metavar="KEY=VALUE", action="append", default=[],
+                   help="replace a fact a .onsager file records (units, dt, volume, "
+                        "temperature, species, masses; lists comma-separated), e.g. "
+                        "--override dt=0.02; recorded in onsager.yaml.  Without it an option "
+                        "that contradicts the file is an error")
     p.add_argument("--out", metavar="DIR", default="onsager",
                    help="output directory (default: ./onsager)")
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
@@ -127,7 +136,8 @@ def reader_options(args: argparse.Namespace) -> dict[str, Any]:
                 temperature_column=args.temperature_column, energy_flux=args.energy_flux,
                 mass_flux=list(args.mass_flux), energy_flux_kinetic=args.energy_flux_kinetic,
                 energy_flux_potential=args.energy_flux_potential,
-                mass_flux_units=args.mass_flux_units, mobile=args.mobile)
+                mass_flux_units=args.mass_flux_units, mobile=args.mobile,
+                overrides=list(getattr(args, "override", None) or []))
 
 
 def analysis_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -137,7 +147,8 @@ def analysis_options(args: argparse.Namespace) -> dict[str, Any]:
     """
     drop = None if args.drop.lower() == "none" else args.drop
     return dict(estimator=args.estimator, fstar=args.fstar, max_lag=args.max_lag,
-                cutoff=args.cutoff, mobile=args.mobile, drop=drop)
+                cutoff=args.cutoff, mobile=args.mobile, drop=drop,
+                single_component=bool(getattr(args, "single_component", False)))
 
 
 def _analyze_cmd(args: argparse.Namespace) -> int:
@@ -170,13 +181,17 @@ _CLI_WORDS = (("drop='auto' or drop='NAME'", "--drop auto or --drop NAME"),
               ("mobile=[...]", "--mobile NAME ..."), ("a smaller max_lag", "a smaller --max-lag"),
               ("pass channel_names=", "check the flux file's columns"),
               ("increase max_lag or pass cutoff=", "increase --max-lag or pass --cutoff"),
-              ("override with mobile=", "override with --mobile"))
+              ("override with mobile=", "override with --mobile"),
+              ("(--single-component on the command line, single_component=True in Python)",
+               "with --single-component"))
+#: Python-only hints in the analysis' messages, dropped on the command line
+_PYTHON_ONLY = re.compile(r"\s*\(in Python: [^)]*\)")
 
 
 def _cli_wording(text: str) -> str:
     for python, option in _CLI_WORDS:
         text = text.replace(python, option)
-    return text
+    return _PYTHON_ONLY.sub("", text)
 
 
 def _one_line(exc: BaseException) -> str:

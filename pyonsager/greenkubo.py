@@ -262,6 +262,16 @@ class GreenKuboEstimate:
     pseudo_samples: int
     condition: float
     warnings: list[str] = field(default_factory=list)
+    #: the automatic rule found t >= window * tau(t) within max lag (True for a user cutoff)
+    cutoff_found: bool = True
+    #: the drift doubling converged within max lag (True for a user cutoff)
+    drift_converged: bool = True
+    #: integrated correlation time of the reduced flux, kappa(t_c) / kappa'(0), in samples
+    #: (at max lag when the rule was not satisfied: then a lower bound of what it needs)
+    tau_int: float = float("nan")
+    #: the smallest max lag (samples) the automatic rule would need: t_c, or when it was not
+    #: reached, the lower bound window * tau(max lag)
+    lag_needed: int = 0
 
 
 def green_kubo(correlations: np.ndarray, scale: np.ndarray, selected: Sequence[int], dt: float,
@@ -317,6 +327,7 @@ def green_kubo(correlations: np.ndarray, scale: np.ndarray, selected: Sequence[i
     else:
         warnings.append("no block data for error bars: errors are NaN")
 
+    found = converged = True
     if cutoff is not None:
         idx = int(round(cutoff / dt))
         if idx < 1 or idx > nlag - 1:
@@ -330,6 +341,7 @@ def green_kubo(correlations: np.ndarray, scale: np.ndarray, selected: Sequence[i
         rule = (f"window: first t >= {window:g} * integral_0^t |dkappa/dt| / kappa'(0), doubled "
                 f"while |kappa(2t) - kappa(t)| > {DRIFT_Z:g} sigma")
         win = window
+        converged = found
         if not found:
             warnings.append(
                 f"automatic cutoff not reached within max lag {(nlag - 1) * dt:.4g} s: kappa(t) "
@@ -341,6 +353,17 @@ def green_kubo(correlations: np.ndarray, scale: np.ndarray, selected: Sequence[i
                     "kappa(t) still drifts beyond its error at the largest lag "
                     f"({(nlag - 1) * dt:.4g} s): increase max_lag or pass cutoff= after looking "
                     "at the kappa(t) plot")
+    tau_int = float(kappa_t[idx] / rate) if np.isfinite(rate) and rate > 0 else float("nan")
+    if cutoff is not None or (found and converged):
+        lag_needed = int(idx)
+    elif not found:
+        # t >= window * tau(t) and tau is non-decreasing: at least window * tau(max lag) lags
+        phi = np.gradient(np.nan_to_num(kappa_t, nan=0.0))
+        tau_max = (float(np.sum(np.abs(phi[1:]))) + rate) / rate if rate > 0 else np.inf
+        lag_needed = int(np.ceil(window * tau_max)) if np.isfinite(tau_max) else 2 * nlag
+        lag_needed = max(lag_needed, nlag)
+    else:
+        lag_needed = 2 * int(idx)          # the drift test wants kappa at 2 t_c
     L = L_t[idx]
     cond = normalized_condition(L[np.ix_(sel, sel)]) if len(sel) > 1 else 1.0
     if not np.isfinite(kappa_t[idx]) or cond > condition_limit:
@@ -376,4 +399,5 @@ def green_kubo(correlations: np.ndarray, scale: np.ndarray, selected: Sequence[i
         cutoff_rule=rule, window=win, L=L, L_err=L_err, kappa=float(kappa_t[idx]),
         kappa_err=kappa_err, L00=float(L00_t[idx]), L00_err=L00_err,
         delta=float((L00_t[idx] - kappa_t[idx]) / kappa_t[idx]), delta_err=delta_err, selected=sel,
-        pseudo_samples=npseudo, condition=cond, warnings=warnings)
+        pseudo_samples=npseudo, condition=cond, warnings=warnings, cutoff_found=found,
+        drift_converged=converged, tau_int=tau_int, lag_needed=lag_needed)

@@ -71,7 +71,10 @@ class OnsagerResult:
     given.  gauge_sensitivity: how much L00 moves under site-energy shifts while kappa does not
     (dict).  estimator: {"name": ..., "parameters": {...}}.  temperature (K), volume (m^3),
     samples, dt (s), input_units (the unit system, dt and volume in it).  species_selection: which
-    species were dropped/excluded/used and why.  warnings: list of strings (never silent).
+    species were dropped/excluded/used and why (``single_component`` when there were no mass
+    fluxes: stated by the user or assumed, with a warning).  warnings: list of strings (never
+    silent).  overrides: facts of a flux file the user replaced ({fact: {file, used}}).  delta is
+    None without mass fluxes (kappa = L00 by construction).
     arrays: numpy arrays for ``onsager.npz`` and plots.
     """
 
@@ -95,6 +98,8 @@ class OnsagerResult:
     species_selection: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     arrays: dict = field(default_factory=dict)
+    #: facts of a self-describing flux file replaced on purpose: {fact: {file, used}}
+    overrides: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ output
     def to_dict(self) -> dict:
@@ -119,6 +124,8 @@ class OnsagerResult:
         d["dt"] = float(self.dt)
         d["input_units"] = _f(self.input_units)
         d["species_selection"] = _f(self.species_selection)
+        if self.overrides:
+            d["overrides"] = _f(self.overrides)
         d["warnings"] = [str(w) for w in self.warnings]
         return d
 
@@ -162,6 +169,10 @@ class OnsagerResult:
             if q is not None:
                 rows.append((name, q))
         lines = [f"{n:>9}  {q}" for n, q in rows]
+        single = (self.species_selection or {}).get("single_component")
+        if self.delta is None and single:
+            lines.append(f"{'delta':>9}  not measured: no mass fluxes, kappa is L00 by "
+                         f"construction (single component: {single})")
         if self.onsager_matrix and len(self.onsager_matrix.get("names", [])) > 2:
             names = self.onsager_matrix["names"]
             vals, errs, units = (self.onsager_matrix[k] for k in ("values", "errors", "units"))
@@ -186,6 +197,9 @@ class OnsagerResult:
                          f"reported; kappa unchanged")
         lines.append(f"samples    {self.samples} x dt {self.dt:.6g} s at "
                      f"T = {self.temperature:.6g} K, V = {self.volume:.6g} m^3")
+        for key, o in (self.overrides or {}).items():
+            lines.append(f"OVERRIDE   {key} = {o.get('used')} (the flux file records "
+                         f"{o.get('file')})")
         for w in self.warnings:
             lines.append(f"WARNING    {w}")
         return "\n".join(lines)
