@@ -180,7 +180,7 @@ def _compare(doc: dict, result, rel: float = 1e-12) -> None:
 def test_cli_equals_python_api_on_columns(tmp_path, capsys):
     import pyonsager
 
-    fluxes = _synthetic(6000)
+    fluxes = _synthetic(20000)
     path = _column_file(tmp_path / "a.txt", fluxes)
     out = tmp_path / "out"
     code, stdout, err = _run(["analyze", path] + COLUMN_ARGS +
@@ -194,7 +194,7 @@ def test_cli_equals_python_api_on_columns(tmp_path, capsys):
                             mass_flux_unit="column unit")
     doc = _yaml(out / "onsager.yaml")
     _compare(doc, ref)
-    assert doc["samples"] == 6000 and doc["temperature"] == 500.0
+    assert doc["samples"] == 20000 and doc["temperature"] == 500.0
     assert doc["estimator"]["name"] == "green-kubo"
     assert "cutoff_time" in doc["estimator"]["parameters"]
     npz = np.load(out / "onsager.npz")
@@ -204,7 +204,7 @@ def test_cli_equals_python_api_on_columns(tmp_path, capsys):
 def test_cli_on_our_flux_file_needs_only_file(tmp_path, capsys):
     import pyonsager
 
-    fluxes = _synthetic(6000)
+    fluxes = _synthetic(20000)
     n = len(fluxes)
     cols = flux_columns(["A", "B"], parts=False)
     rows = np.column_stack([np.arange(n) * 10, np.full(n, 500.0), fluxes.reshape(n, 9)])
@@ -225,15 +225,15 @@ def test_cli_on_our_flux_file_needs_only_file(tmp_path, capsys):
 
 
 def test_truncated_file_warns_and_analyzes(tmp_path, capsys):
-    path = _column_file(tmp_path / "a.txt", _synthetic(3000))
+    path = _column_file(tmp_path / "a.txt", _synthetic(20000))
     text = open(path).read()
     open(path, "w").write(text[:-25])
     code, stdout, err = _run(["analyze", path] + COLUMN_ARGS + ["--out", str(tmp_path / "o"),
                                                                 "--no-plots"], capsys)
     assert code == 0, err
     assert "warning:" in err and "last line was incomplete" in err
-    assert "2999 complete rows" in err
-    assert _yaml(tmp_path / "o" / "onsager.yaml")["samples"] == 2999
+    assert "19999 complete rows" in err
+    assert _yaml(tmp_path / "o" / "onsager.yaml")["samples"] == 19999
 
 
 def test_too_few_samples(tmp_path, capsys):

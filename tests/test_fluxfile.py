@@ -104,10 +104,35 @@ def test_writer_from_metadata(tmp_path):
     assert s.metadata.dt == 0.005 and s.metadata.masses == [1.0]
 
 
-def test_overrides(tmp_path):
+def test_options_contradicting_the_header_are_errors_unless_overrides(tmp_path):
     path = _write(tmp_path / "o.onsager", _rows(10))
-    s = read_any(path, dt=0.02, volume=5.0, temperature=300.0)
+    for opt in (dict(dt=0.02), dict(volume=5.0), dict(temperature=300.0), dict(units="real"),
+                dict(species=["Cu", "Se"]), dict(masses=[1.0, 2.0])):
+        (key, value), = opt.items()
+        with pytest.raises(InputError, match=f"--override {key}="):
+            read_any(path, **opt)
+    s = read_any(path, overrides={"dt": 0.02, "volume": 5.0, "temperature": 300.0})
     assert (s.metadata.dt, s.metadata.volume, s.metadata.temperature) == (0.02, 5.0, 300.0)
+    rec = s.metadata.extra["overrides"]
+    assert rec["dt"] == {"file": HEADER["dt"], "used": 0.02}
+    assert rec["volume"] == {"file": HEADER["volume"], "used": 5.0}
+    # the command-line spelling, and a species rename that carries the fluxes along
+    s2 = read_any(path, overrides=["species=Cu,Se"])
+    assert list(s2.mass_flux) == ["Cu", "Se"] and s2.metadata.species == ["Cu", "Se"]
+    assert np.array_equal(s2.mass_flux["Cu"], read_any(path).mass_flux["Ag"])
+
+
+def test_options_agreeing_with_the_header_are_accepted(tmp_path):
+    path = _write(tmp_path / "o.onsager", _rows(10))
+    ref = read_any(path).metadata
+    s = read_any(path, dt=HEADER["dt"], volume=HEADER["volume"] * (1 + 1e-6),
+                 units=HEADER["units"], temperature=ref.temperature, species=["Ag", "I"])
+    assert (s.metadata.dt, s.metadata.volume) == (ref.dt, ref.volume)   # the file's values
+    assert "overrides" not in s.metadata.extra
+    with pytest.raises(InputError, match="not a number"):
+        read_any(path, overrides=["dt=fast"])
+    with pytest.raises(InputError, match="cannot override 'max_lag'"):
+        read_any(path, overrides={"max_lag": 3.0})
 
 
 def test_rows_are_flushed_before_close(tmp_path):

@@ -68,10 +68,9 @@ def test_pyplot_state_untouched(tmp_path):
 def test_plots_from_real_analysis(tmp_path):
     import pyonsager
 
-    rng = np.random.default_rng(5)
-    j = rng.standard_normal((4000, 3))
-    j = np.cumsum(j, axis=0) * 0.05
-    j -= np.mean(j, axis=0)                            # a correlated toy flux
+    from ou import ou_series
+
+    j = 3.0 * ou_series([[2.0]], [[1.0]], 0.01, 40000, seed=5)[:, 0]   # tau = 0.5 ps
     for estimator in ("green-kubo", "cepstral"):
         res = pyonsager.analyze(energy_flux=j, dt=0.01, temperature=300.0,
                                 volume=1000.0, units="metal", estimator=estimator)
