@@ -292,8 +292,8 @@ def analyze_correlations(data: CorrelationData, metadata: FluxMetadata,
                          cutoff: Optional[float] = None, mobile: Optional[Sequence[str]] = None,
                          drop: Optional[str] = "auto", site_energies: Any = None,
                          window: float = DEFAULT_WINDOW, site_energy_source: Optional[str] = None,
-                         max_lag_auto: bool = False, single_component: bool = False
-                         ) -> tuple[OnsagerResult, GreenKuboEstimate]:
+                         max_lag_auto: bool = False, single_component: bool = False,
+                         too_few: str = "error") -> tuple[OnsagerResult, GreenKuboEstimate]:
     """Green-Kubo analysis of gathered correlations; returns (result, the GK estimate).
 
     cutoff: integration cutoff in the unit system's time unit (None = automatic rule).
@@ -306,9 +306,13 @@ def analyze_correlations(data: CorrelationData, metadata: FluxMetadata,
     Minimum data (errors, exit status 2 on the command line): N >= MIN_SAMPLES_PER_LAG x
     (max lag + 1) and N >= :func:`minimum_samples` (t_c); with ``max_lag_auto`` (the max lag
     was not chosen by the user) the automatic cutoff rule must also be satisfied within it.
+    too_few: "error" (ValueError) or "warn" (the same message in ``warnings``: the
+    on-the-fly drivers' default, a paid-for run is reported, flagged, not thrown away).
     single_component: the user states that the system has one diffusing component, so that
     kappa = L00 without mass fluxes is not flagged (see :data:`KAPPA_IS_L00`).
     """
+    if too_few not in ("error", "warn"):
+        raise ValueError(f"too_few={too_few!r}: use 'error' or 'warn'")
     md = metadata
     md.validate()
     if data.nsamples < MIN_SAMPLES_PER_LAG * (data.max_lag + 1):
@@ -354,8 +358,12 @@ def analyze_correlations(data: CorrelationData, metadata: FluxMetadata,
     gk = green_kubo(data.correlations, scale, sel, dt_s, data.segment_integrals,
                     data.segment_weights, data.grid,
                     cutoff=None if cutoff is None else cutoff * U.time(md.units), window=window)
-    _check_enough_samples(gk, data.nsamples, data.max_lag, md, max_lag_auto, window)
+    shortfall = _check_enough_samples(gk, data.nsamples, data.max_lag, md, max_lag_auto, window)
+    if shortfall and too_few == "error":
+        raise ValueError(shortfall)
     warnings += gk.warnings
+    if shortfall:
+        warnings.append(shortfall + " (these numbers do not meet the documented minimum)")
     if gk.pseudo_samples and gk.pseudo_samples < 12:
         warnings.append(f"error bars from only {gk.pseudo_samples} blocks x directions: the run is "
                         "short compared with max_lag; errors are themselves uncertain")
@@ -427,8 +435,9 @@ def analyze_correlations(data: CorrelationData, metadata: FluxMetadata,
 
 
 def _check_enough_samples(gk: GreenKuboEstimate, n: int, max_lag: int, md: FluxMetadata,
-                          max_lag_auto: bool, window: float) -> None:
-    """The documented minimum (README section 5): errors naming the number of samples needed."""
+                          max_lag_auto: bool, window: float) -> Optional[str]:
+    """The documented minimum (README section 5): None, or what is missing and the number of
+    samples needed."""
     dt, unit = md.dt, "fs" if md.units == "real" else "ps"
     tau = gk.tau_int
     tau_text = (f"integrated correlation time of the reduced flux tau ~ {tau * dt:.3g} {unit}"
@@ -436,9 +445,9 @@ def _check_enough_samples(gk: GreenKuboEstimate, n: int, max_lag: int, md: FluxM
     if max_lag_auto and not (gk.cutoff_found and gk.drift_converged):
         lag = max(gk.lag_needed, max_lag + 1)
         need = max(DEFAULT_LAG_FRACTION * lag, minimum_samples(lag))
-        what = ("is not reached" if not gk.cutoff_found else
+        what = ("does not meet t >= window tau(t)" if not gk.cutoff_found else
                 "still drifts beyond its error")
-        raise ValueError(
+        return (
             f"too few samples: {n} samples; the automatic max lag (N/{DEFAULT_LAG_FRACTION} = "
             f"{max_lag} samples = {max_lag * dt:.4g} {unit}) is shorter than the cutoff rule "
             f"needs (kappa(t) {what}; t >= {window:g} tau needs a max lag of at least {lag} "
@@ -446,12 +455,13 @@ def _check_enough_samples(gk: GreenKuboEstimate, n: int, max_lag: int, md: FluxM
             "--max-lag and --cutoff yourself after looking at kappa(t)")
     need = minimum_samples(gk.cutoff_index)
     if n < need:
-        raise ValueError(
+        return (
             f"too few samples: {n} samples ({n * dt:.4g} {unit}) for a cutoff of "
             f"{gk.cutoff_index} samples ({gk.cutoff_time / U.time(md.units):.4g} {unit}; "
             f"{tau_text}): the error bar needs at least {MIN_BLOCKS} independent blocks of "
             f"{GROUP_FACTOR} cutoffs, i.e. at least {need} samples ({need * dt:.4g} {unit}); "
             "run longer")
+    return None
 
 
 def analyze_correlator(correlator: Union[OnlineCorrelator, CorrelationData], metadata: FluxMetadata,
@@ -459,7 +469,7 @@ def analyze_correlator(correlator: Union[OnlineCorrelator, CorrelationData], met
                        mobile: Optional[Sequence[str]] = None, drop: Optional[str] = "auto",
                        site_energies: Any = None, window: float = DEFAULT_WINDOW,
                        channel_names: Optional[Sequence[str]] = None,
-                       single_component: bool = False) -> OnsagerResult:
+                       single_component: bool = False, too_few: str = "warn") -> OnsagerResult:
     """Onsager analysis of an on-the-fly correlator (collective under MPI: gathers once).
 
     metadata: the run's :class:`FluxMetadata` (units, dt between samples, volume, mean
@@ -468,7 +478,9 @@ def analyze_correlator(correlator: Union[OnlineCorrelator, CorrelationData], met
     Only the Green-Kubo estimator is possible (the cepstral one needs the stored series).
     Site energies: ``site_energies`` if given, else ``metadata.site_energies`` (the drivers
     pass the running mean of the fix's ``site_energy_*`` columns, i.e. exactly what
-    :func:`analyze` of the flux file computes).
+    :func:`analyze` of the flux file computes).  Fewer samples than the documented minimum
+    (:func:`minimum_samples`) are a warning here (``too_few="warn"``: the run is reported,
+    flagged) and an error with ``too_few="error"``, the default of :func:`analyze`.
     """
     if estimator != "green-kubo":
         raise ValueError(f"estimator {estimator!r} needs the stored flux series; on-the-fly "
@@ -476,7 +488,7 @@ def analyze_correlator(correlator: Union[OnlineCorrelator, CorrelationData], met
     data = correlator.result() if isinstance(correlator, OnlineCorrelator) else correlator
     res, _ = analyze_correlations(data, metadata, channel_names, cutoff=cutoff, mobile=mobile,
                                   drop=drop, site_energies=site_energies, window=window,
-                                  single_component=single_component)
+                                  single_component=single_component, too_few=too_few)
     return res
 
 
@@ -489,7 +501,8 @@ def analyze_series(series: FluxSeries, estimator: str = "green-kubo", *,
                    fstar: Optional[float] = None, pstar: Optional[int] = None,
                    mobile: Optional[Sequence[str]] = None, drop: Optional[str] = "auto",
                    site_energies: Any = None, window: float = DEFAULT_WINDOW,
-                   block: Optional[int] = None, single_component: bool = False) -> OnsagerResult:
+                   block: Optional[int] = None, single_component: bool = False,
+                   too_few: str = "error") -> OnsagerResult:
     """Onsager analysis of a stored flux series.
 
     max_lag, cutoff: times in the unit system's time unit (metal: ps, real: fs); default
@@ -499,7 +512,8 @@ def analyze_series(series: FluxSeries, estimator: str = "green-kubo", *,
     estimator="cepstral", kappa and L00 come from :func:`pyonsager.cepstral.cepstral_analysis`.
     Too few samples for the correlation analysis (see :func:`minimum_samples`; with the
     automatic max lag, a cutoff rule not satisfied within it) raise ValueError naming the
-    number needed.  single_component: see :func:`analyze`.
+    number needed (``too_few="warn"``: a warning instead).  single_component: see
+    :func:`analyze`.
     """
     if estimator not in ("green-kubo", "cepstral"):
         raise ValueError(f"unknown estimator {estimator!r}: use 'green-kubo' or 'cepstral'")
@@ -511,6 +525,8 @@ def analyze_series(series: FluxSeries, estimator: str = "green-kubo", *,
     for name, a in zip(names, arrays):
         if a.ndim != 2 or a.shape != (n, 3):
             raise ValueError(f"{name} must be an (N, 3) array with N = {n}, got shape {a.shape}")
+    if estimator == "cepstral":
+        _check_fstar(fstar, md.dt * U.time(md.units))       # before the correlations: fail fast
     m = _default_max_lag(n) if max_lag is None else int(round(max_lag / md.dt))
     if m < 1:
         raise ValueError(f"max_lag {max_lag} is shorter than the time between samples {md.dt}")
@@ -537,7 +553,7 @@ def analyze_series(series: FluxSeries, estimator: str = "green-kubo", *,
     res, gk = analyze_correlations(corr.result(), md, names, cutoff=cutoff, mobile=mobile,
                                    drop=drop, site_energies=site_energies, window=window,
                                    site_energy_source=source, max_lag_auto=max_lag is None,
-                                   single_component=single_component)
+                                   single_component=single_component, too_few=too_few)
     if estimator == "cepstral":
         _apply_cepstral(res, arrays, gk.selected, md, fstar, pstar)
     return res
@@ -569,11 +585,21 @@ def _stack_channels(arrays: Sequence[np.ndarray]) -> np.ndarray:
     return np.stack(arrays, axis=1)
 
 
+def _check_fstar(fstar: Optional[float], dt_s: float) -> None:
+    """f* (THz) must lie in (0, Nyquist]: a cutoff the samples cannot resolve is an error."""
+    nyq = 0.5 / dt_s * 1e-12
+    if fstar is not None and fstar > nyq * (1 + 1e-9):
+        raise ValueError(f"fstar {fstar:g} THz is above the Nyquist frequency of the samples, "
+                         f"1/(2 dt) = {nyq:.6g} THz: choose --fstar <= {nyq:.6g} (or leave it "
+                         "out for the automatic f*)")
+
+
 def _apply_cepstral(res: OnsagerResult, arrays: list[np.ndarray], sel: Sequence[int],
                     md: FluxMetadata, fstar: Optional[float], pstar: Optional[int]) -> None:
     from .cepstral import cepstral_analysis
 
     dt_s = md.dt * U.time(md.units)
+    _check_fstar(fstar, dt_s)
     x = _stack_channels([arrays[i] for i in sel])
     c = cepstral_analysis(x, dt_s, fstar=None if fstar is None else fstar * 1e12, pstar=pstar)
     del x
@@ -629,7 +655,8 @@ def analyze(source: Any = None, *, energy_flux: Any = None, mass_flux: Any = Non
             mass_flux_unit: Optional[str] = None, window: float = DEFAULT_WINDOW,
             temperature_column: Optional[str] = None, mass_flux_units: str = "column",
             workers: Optional[int] = None, single_component: bool = False,
-            overrides: Optional[Mapping[str, Any]] = None) -> OnsagerResult:
+            overrides: Optional[Mapping[str, Any]] = None,
+            too_few: str = "error") -> OnsagerResult:
     """Thermal conductivity kappa = 1/(L^-1)_00 and the Onsager matrix of a flux series.
 
     File: ``analyze(path, ...)`` reads our ``.onsager`` files (self-describing) or LAMMPS column
@@ -658,12 +685,12 @@ def analyze(source: Any = None, *, energy_flux: Any = None, mass_flux: Any = Non
     and masses: passing a different value is an error unless it is an override,
     ``overrides={"dt": 0.02}``, recorded in ``result.overrides`` / onsager.yaml
     (:func:`pyonsager.io_dispatch.read_any`).  Too few samples raise ValueError naming the
-    number needed (:func:`minimum_samples`).
+    number needed (:func:`minimum_samples`); ``too_few="warn"`` reports them flagged instead.
     Returns an :class:`~pyonsager.result.OnsagerResult` (attributes in SI).
     """
     opts = dict(estimator=estimator, max_lag=max_lag, cutoff=cutoff, fstar=fstar, pstar=pstar,
                 mobile=mobile, drop=drop, site_energies=site_energies, window=window,
-                single_component=single_component)
+                single_component=single_component, too_few=too_few)
     if overrides and source is None:
         raise ValueError("overrides= replace facts recorded in a flux file; with arrays pass the "
                          "values themselves (dt=, volume=, ...)")

@@ -595,7 +595,7 @@ def cepstral_analysis(fluxes: np.ndarray, dt: float, fstar: Optional[float] = No
     fstar: low-pass cutoff (same frequency unit); None = automatic rule (:func:`auto_fstar`),
         one for kappa (reduced spectrum) and one for L00 (channel-0 spectrum).  Realised as
         f_Nyquist / q with q = round(f_Nyquist / fstar) (block averaging, :func:`resample`);
-        values above Nyquist mean Nyquist.  A given fstar applies to kappa and L00.
+        a value above Nyquist is a ValueError.  A given fstar applies to kappa and L00.
     pstar: number of cepstral coefficients for kappa; None = AIC (then kappa is the
         Akaike-weighted average over P, :func:`aic_average`); given: the value at that P.
         L00 always uses its own AIC.
@@ -637,9 +637,12 @@ def cepstral_analysis(fluxes: np.ndarray, dt: float, fstar: Optional[float] = No
     else:
         if not fstar > 0:
             raise ValueError(f"fstar must be positive, got {fstar}")
+        if fstar > f_nyq * (1 + 1e-9):
+            # a cutoff above the highest resolved frequency cannot be honoured: say so
+            raise ValueError(f"fstar={fstar:.6g} is above the Nyquist frequency 1/(2 dt) = "
+                             f"{f_nyq:.6g} of the samples: choose fstar <= {f_nyq:.6g}")
         q = q00 = max(1, int(round(f_nyq / fstar)))
-        rule = "given by the user" + (" (above Nyquist: Nyquist used)" if fstar > f_nyq
-                                      else "") + f", realised as f_Nyquist/{q}"
+        rule = f"given by the user, realised as f_Nyquist/{q}"
     if (n // q) // 2 < 16:
         raise ValueError(f"fstar={fstar} keeps fewer than 16 frequencies; use "
                          f"fstar >= {32 / (n * dt):.6g}")

@@ -102,26 +102,38 @@ class MSDSeries:
     msd: np.ndarray
 
 
+def diffusion_text(d: float, e: float) -> str:
+    """D as reported: a non-positive fitted slope is not a negative diffusion coefficient.
+
+    Why: an MSD that has reached its plateau (a framework species) has a fitted slope that is
+    noise around zero; D < 0 has no physical meaning, and the fit's error ignores that MSD
+    points are correlated, so even a slope several "errors" below zero is a plateau.  It is
+    reported as "0 within resolution" with the raw slope/6 kept for the record.
+    """
+    if not np.isfinite(d):
+        return "not determined"
+    if d <= 0:
+        return f"0 within resolution (MSD does not grow: fitted slope/6 = {d:.2g} +/- {e:.2g} m^2/s)"
+    return f"{d:.3g} +/- {e:.2g} m^2/s"
+
+
 def plot_msd(series: MSDSeries, path: str, time_unit: str = "ps",
              diffusion: Optional[dict[str, tuple[float, float]]] = None) -> None:
-    """MSD(t) per species, one PNG (matplotlib Agg)."""
-    import matplotlib
+    """MSD(t) per species, one PNG (its own Agg canvas: pyplot and the backend untouched)."""
+    from pyonsager.plots import new_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig, ax = new_figure((5.0, 3.6))
     for k, name in enumerate(series.species):
         label = name
         if diffusion and name in diffusion and np.isfinite(diffusion[name][0]):
-            label += f"  D = {diffusion[name][0]:.3g} m$^2$/s"
+            d = diffusion[name][0]
+            label += (f"  D = {d:.3g} m$^2$/s" if d > 0 else "  D = 0 (MSD does not grow)")
         ax.plot(series.time, series.msd[:, k], label=label)
     ax.set_xlabel(f"t ({time_unit})")
-    ax.set_ylabel("MSD (Å$^2$)")
+    ax.set_ylabel("MSD about the species' centre (Å$^2$)")
     ax.legend(frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 MOBILE_RULE = (f"from the MSD: D > {MOBILE_RELATIVE:g} * max D and max D > {MOBILE_FLOOR:g} m^2/s")
@@ -140,14 +152,21 @@ def species_report(species: Sequence[str], counts: Optional[Sequence[int]],
                    mobile: Optional[Sequence[str]],
                    extra: Optional[dict[str, dict]] = None) -> dict:
     """The ``species`` block of ``onsager.yaml``: {name: {count, mass, diffusion_coefficient
-    {value, error, unit m^2 s^-1}, mobile}} plus any ``extra[name]`` fields."""
+    {value, error, unit m^2 s^-1}, mobile}} plus any ``extra[name]`` fields.
+
+    A non-positive fitted D keeps its value (the record of what the fit gave) and gains
+    ``note`` (see :func:`diffusion_text`): it means "not diffusing", never a negative D."""
     out = {}
     for k, name in enumerate(species):
         d, e = diffusion.get(name, (float("nan"), float("nan")))
+        dc = {"value": _finite(d), "error": _finite(e), "unit": "m^2 s^-1"}
+        if np.isfinite(d) and d <= 0:
+            dc["note"] = ("non-positive fitted slope: the MSD does not grow, D = 0 within the "
+                          "fit's resolution (the value is the noise of a plateau)")
         out[name] = {
             "count": int(counts[k]) if counts else None,
             "mass": _finite(masses[k]) if masses and masses[k] is not None else None,
-            "diffusion_coefficient": {"value": _finite(d), "error": _finite(e), "unit": "m^2 s^-1"},
+            "diffusion_coefficient": dc,
             "mobile": bool(mobile is None or name in mobile),
             **((extra or {}).get(name, {})),
         }
@@ -175,6 +194,6 @@ def diffusion_table(diffusion: dict[str, tuple[float, float]],
     lines = []
     for name, (d, e) in diffusion.items():
         role = "mobile" if mobile is None or name in mobile else "framework (not diffusing)"
-        value = f"{d:.3g} +/- {e:.2g} m^2/s" if np.isfinite(d) else "not determined"
+        value = diffusion_text(d, e)
         lines.append(f"{'D(' + name + ')':>9}  {value}  {role}")
     return "\n".join(lines)
