@@ -234,3 +234,52 @@ def test_bad_input(bad, match):
     x = ou_series(A, B, DT, 2048, 13)
     with pytest.raises(ValueError, match=match):
         cp.cepstral_analysis(bad(x), DT)
+
+
+# ---------------------------------------------------------------- per-bin degrees of freedom
+
+#: by hand: a real series of length N has real DFT bins at f = 0 and f = N/2 (one real Gaussian
+#: per direction: chi^2 with 1 dof each) and complex bins in between (2 dof each); averaging l
+#: directions and reducing k channels leaves nu = l - k + 1 samples per bin (Wishart)
+TRIGAMMA_3_2 = np.pi ** 2 / 2 - 4           # psi_1(3/2): variance of log(chi^2_3 / 3)
+TRIGAMMA_3 = np.pi ** 2 / 6 - 1 - 1 / 4     # psi_1(3):   variance of log(chi^2_6 / 6)
+DIGAMMA_3_2 = 2 - np.euler_gamma - 2 * np.log(2)   # psi(3/2)
+
+
+@pytest.mark.parametrize("k, nu", [(1, 3), (2, 2), (3, 1)])
+def test_bin_degrees_of_freedom_by_hand(k, nu):
+    ndir = 3
+    assert nu == ndir - k + 1
+    even = cp.bin_ndf(9, ndir - k + 1, last_is_real=True)      # N = 16: bins 0..8, 8 real
+    np.testing.assert_array_equal(even, [nu] + [2 * nu] * 7 + [nu])
+    odd = cp.bin_ndf(9, ndir - k + 1, last_is_real=False)      # N = 17: bin 8 is complex
+    np.testing.assert_array_equal(odd, [nu] + [2 * nu] * 8)
+
+
+def test_zero_frequency_bin_statistics_of_a_real_series():
+    """Monte Carlo on white noise: bin 0 of the 3-direction periodogram is chi^2_3/3, an
+    interior bin chi^2_6/6 (hand-written trigamma/digamma values), and the estimator's
+    bias and variance of the log-periodogram at bin 0 are those of 3 dof, not 6."""
+    rng = np.random.default_rng(21)
+    n, reps, dt = 64, 20000, 0.5
+    x = rng.standard_normal((reps, n, 1, 3))                       # S(f) = dt for unit variance
+    spec = np.fft.rfft(x[:, :, 0, :], axis=1)                      # (reps, nf, 3)
+    i = (np.abs(spec) ** 2).mean(axis=-1) * dt / n / dt            # I(f) / S(f)
+    f_check, mat = cp.periodogram(x[0], dt)
+    np.testing.assert_allclose(mat[:, 0, 0].real / dt, i[0], rtol=1e-12)
+    log0, log_mid = np.log(i[:, 0]), np.log(i[:, n // 4])
+    assert log0.var() == pytest.approx(TRIGAMMA_3_2, rel=0.03)
+    assert log_mid.var() == pytest.approx(TRIGAMMA_3, rel=0.03)
+    assert log0.mean() == pytest.approx(DIGAMMA_3_2 - np.log(1.5), abs=0.02)
+    ndf = cp.bin_ndf(n // 2 + 1, 3, last_is_real=True)
+    assert cp.log_variance(ndf)[0] == pytest.approx(TRIGAMMA_3_2, rel=1e-12)
+    assert cp.log_bias(ndf)[0] == pytest.approx(DIGAMMA_3_2 - np.log(1.5), rel=1e-12)
+    assert cp.log_variance(ndf)[1] == pytest.approx(TRIGAMMA_3, rel=1e-12)
+
+
+def test_fstar_above_nyquist_is_an_error():
+    x = ou_series(A, B, DT, 4096, 14)
+    with pytest.raises(ValueError, match="above the Nyquist frequency"):
+        cp.cepstral_analysis(x, DT, fstar=1.01 * 0.5 / DT)
+    r = cp.cepstral_analysis(x, DT, fstar=0.5 / DT)               # exactly Nyquist is allowed
+    assert r.fstar == pytest.approx(0.5 / DT)
