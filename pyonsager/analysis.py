@@ -74,6 +74,16 @@ KAPPA_IS_L00 = ("no mass fluxes given: kappa is L00, the Green-Kubo integral of 
                 "Python)")
 
 
+class TooFewSamples(ValueError):
+    """Fewer samples than the documented minimum; the message names the number needed."""
+
+    def __init__(self, message: str, automatic_lag: bool = False) -> None:
+        super().__init__(message)
+        #: the automatic max lag was too short for the cutoff rule (a better estimate of the
+        #: number needed can then come from longer lags, see analyze_series)
+        self.automatic_lag = automatic_lag
+
+
 def minimum_samples(cutoff_samples: float) -> int:
     """Fewest samples for which the Green-Kubo value and its error bar mean something.
 
@@ -360,7 +370,8 @@ def analyze_correlations(data: CorrelationData, metadata: FluxMetadata,
                     cutoff=None if cutoff is None else cutoff * U.time(md.units), window=window)
     shortfall = _check_enough_samples(gk, data.nsamples, data.max_lag, md, max_lag_auto, window)
     if shortfall and too_few == "error":
-        raise ValueError(shortfall)
+        raise TooFewSamples(shortfall, automatic_lag=max_lag_auto and not (
+            gk.cutoff_found and gk.drift_converged))
     warnings += gk.warnings
     if shortfall:
         warnings.append(shortfall + " (these numbers do not meet the documented minimum)")
@@ -458,9 +469,9 @@ def _check_enough_samples(gk: GreenKuboEstimate, n: int, max_lag: int, md: FluxM
         return (
             f"too few samples: {n} samples ({n * dt:.4g} {unit}) for a cutoff of "
             f"{gk.cutoff_index} samples ({gk.cutoff_time / U.time(md.units):.4g} {unit}; "
-            f"{tau_text}): the error bar needs at least {MIN_BLOCKS} independent blocks of "
-            f"{GROUP_FACTOR} cutoffs, i.e. at least {need} samples ({need * dt:.4g} {unit}); "
-            "run longer")
+            f"{tau_text}): need at least {need} samples ({need * dt:.4g} {unit}), "
+            f"{MIN_BLOCKS} independent blocks of {GROUP_FACTOR} cutoffs for the jackknife "
+            "error bar; run longer")
     return None
 
 
@@ -536,7 +547,34 @@ def analyze_series(series: FluxSeries, estimator: str = "green-kubo", *,
             f"correlations up to max_lag = {m} samples ({m * md.dt:.6g}); need at least "
             f"{MIN_SAMPLES_PER_LAG * (m + 1)} samples: "
             "pass a smaller max_lag or analyse a longer run")
-    corr = OnlineCorrelator(len(names), m, block=block)
+    corr = _correlate(arrays, len(names), n, m, block)
+    if site_energies is None and series.site_energy:
+        # the time mean of the series' per-sample site energies (fix onsager's columns)
+        md = replace(md, site_energies=series.mean_site_energies())
+        source = SOURCE_FILE if md.extra.get("format") == "onsager" else SOURCE_SERIES
+    else:
+        source = None
+    try:
+        res, gk = analyze_correlations(corr.result(), md, names, cutoff=cutoff, mobile=mobile,
+                                       drop=drop, site_energies=site_energies, window=window,
+                                       site_energy_source=source, max_lag_auto=max_lag is None,
+                                       single_component=single_component, too_few=too_few)
+    except TooFewSamples as exc:
+        if not exc.automatic_lag:
+            raise
+        # the automatic lag N/50 saw too little of the correlation to say how much is needed:
+        # measure the cutoff rule on the longest lag the data allow (N/4) and name that
+        better = _need_from_longest_lag(arrays, names, md, n, m, block, mobile, drop, window)
+        raise TooFewSamples(better or str(exc), automatic_lag=True) from None
+    if estimator == "cepstral":
+        _apply_cepstral(res, arrays, gk.selected, md, fstar, pstar)
+    return res
+
+
+def _correlate(arrays: Sequence[np.ndarray], nch: int, n: int, m: int,
+               block: Optional[int]) -> OnlineCorrelator:
+    """On-the-fly correlator of the (N, 3) channel arrays up to lag m (chunked, NaN-checked)."""
+    corr = OnlineCorrelator(nch, m, block=block)
     for start in range(0, n, _CHUNK):
         chunk = np.stack([a[start:start + _CHUNK] for a in arrays], axis=1)
         if not np.all(np.isfinite(chunk)):
@@ -544,19 +582,36 @@ def analyze_series(series: FluxSeries, estimator: str = "green-kubo", *,
             raise ValueError(f"non-finite value (NaN/inf) in the fluxes at row {bad}: remove the "
                              "bad rows or the truncated end of the run")
         corr.add(chunk)
-    if site_energies is None and series.site_energy:
-        # the time mean of the series' per-sample site energies (fix onsager's columns)
-        md = replace(md, site_energies=series.mean_site_energies())
-        source = SOURCE_FILE if md.extra.get("format") == "onsager" else SOURCE_SERIES
-    else:
-        source = None
-    res, gk = analyze_correlations(corr.result(), md, names, cutoff=cutoff, mobile=mobile,
-                                   drop=drop, site_energies=site_energies, window=window,
-                                   site_energy_source=source, max_lag_auto=max_lag is None,
-                                   single_component=single_component, too_few=too_few)
-    if estimator == "cepstral":
-        _apply_cepstral(res, arrays, gk.selected, md, fstar, pstar)
-    return res
+    return corr
+
+
+def _need_from_longest_lag(arrays: Sequence[np.ndarray], names: Sequence[str], md: FluxMetadata,
+                           n: int, m: int, block: Optional[int], mobile: Any, drop: Any,
+                           window: float) -> Optional[str]:
+    """The too-few-samples message with the cutoff rule measured up to lag N/4 - 1 (the most
+    the data allow, MIN_SAMPLES_PER_LAG), or None when that cannot be measured."""
+    m2 = n // MIN_SAMPLES_PER_LAG - 1
+    if m2 <= m:
+        return None
+    try:
+        corr = _correlate(arrays, len(names), n, m2, block)
+        _, gk = analyze_correlations(corr.result(), md, names, mobile=mobile, drop=drop,
+                                     window=window, too_few="warn", single_component=True)
+    except ValueError:
+        return None
+    reached = gk.cutoff_found and gk.drift_converged
+    lag = int(gk.cutoff_index if reached else max(gk.lag_needed, m2 + 1))
+    need = max(DEFAULT_LAG_FRACTION * lag, minimum_samples(lag))
+    dt, unit = md.dt, "fs" if md.units == "real" else "ps"
+    tau = (f"integrated correlation time of the reduced flux tau ~ {gk.tau_int * dt:.3g} {unit}; "
+           if np.isfinite(gk.tau_int) else "")
+    return (f"too few samples: {n} samples ({n * dt:.4g} {unit}); the automatic max lag "
+            f"(N/{DEFAULT_LAG_FRACTION} = {m} samples) is shorter than the cutoff rule needs: "
+            f"correlations up to N/{MIN_SAMPLES_PER_LAG} = {m2} lags give a cutoff "
+            f"{'t_c =' if reached else 'beyond'} {lag} samples ({tau}t_c >= {window:g} tau); "
+            f"need at least {need} samples (max lag N/{DEFAULT_LAG_FRACTION} >= t_c, and "
+            f"{MIN_BLOCKS} blocks of {GROUP_FACTOR} cutoffs: {MIN_BLOCKS * GROUP_FACTOR} t_c); "
+            "run longer, or choose --max-lag and --cutoff yourself after looking at kappa(t)")
 
 
 def _root(a: np.ndarray) -> Any:

@@ -52,3 +52,94 @@ def test_classify_mobile_rule_and_table():
     text = diffusion_table({"Ag": (3e-9, 1e-10), "I": (2e-11, 1e-11)}, ["Ag"])
     assert "D(Ag)" in text and "mobile" in text.splitlines()[0]
     assert "framework" in text.splitlines()[1]
+
+
+# ---------------------------------------------------------------- D in SI (m^2/s), by hand
+
+from types import SimpleNamespace  # noqa: E402
+
+from si_reference import ANGSTROM, FS, PS  # noqa: E402
+
+D_A2_PER_PS = 0.25                         # planted MSD slope / 6, in A^2/ps
+D_SI = D_A2_PER_PS * ANGSTROM ** 2 / PS    # 2.5e-9 m^2/s, typed by hand
+
+
+def _msd_samples(timestep_ps: float):
+    steps = np.arange(0, 5001, 50)
+    t = steps * timestep_ps
+    ag = 6 * D_A2_PER_PS * t + 0.8           # diffusing, with a vibrational offset
+    i = 1.2 + 0.0 * t                        # a plateau: the framework
+    return steps, np.column_stack([ag, i])
+
+
+def test_diffusion_unit_factor_against_hand_constants():
+    from pyonsager.diffusion import diffusion_unit_factor
+
+    assert diffusion_unit_factor("metal") == pytest.approx(ANGSTROM ** 2 / PS, rel=1e-15)  # 1e-8
+    assert diffusion_unit_factor("real") == pytest.approx(ANGSTROM ** 2 / FS, rel=1e-15)   # 1e-5
+    assert diffusion_unit_factor("metal") == pytest.approx(1e-8, rel=1e-15)
+
+
+def test_lammps_tracker_reports_D_in_m2_per_s():
+    from pyonsager.lammps.msd import MSDTracker
+
+    tracker = MSDTracker(None, ["Ag", "I"])
+    steps, msd = _msd_samples(0.002)
+    tracker.origin_step = 0
+    tracker.steps = [int(s) for s in steps]
+    tracker.values = [row for row in msd]
+    d = tracker.diffusion(0.002, "metal")
+    assert d["Ag"][0] == pytest.approx(D_SI, rel=1e-9)
+    assert abs(d["I"][0]) < 1e-6 * D_SI
+    # real units: the same numbers read as A^2 and fs are 1000x larger in m^2/s
+    assert tracker.diffusion(0.002, "real")["Ag"][0] == pytest.approx(D_SI * PS / FS, rel=1e-9)
+
+
+def test_ase_session_reports_D_in_m2_per_s():
+    from pyonsager.ase.observer import Session
+
+    steps, msd = _msd_samples(0.002)
+    session = object.__new__(Session)               # only the MSD bookkeeping is exercised
+    session.msd = SimpleNamespace(steps=[int(s) for s in steps], values=[r for r in msd])
+    session.species = ["Ag", "I"]
+    session.first_step = 0
+    session.timestep = 0.002                         # ps, as attach() stores it
+    d = session.diffusion()
+    assert d["Ag"][0] == pytest.approx(D_SI, rel=1e-9)
+
+
+def test_non_positive_D_is_reported_as_zero_within_resolution():
+    from pyonsager.diffusion import diffusion_text, species_report
+
+    text = diffusion_table({"Ag": (2.69e-9, 5.8e-11), "I": (-2.34e-12, 5.2e-13)}, ["Ag"])
+    ag, i = text.splitlines()
+    assert "2.69e-09 +/- 5.8e-11 m^2/s" in ag
+    assert "0 within resolution" in i and "framework" in i
+    assert not i.split()[1].startswith("-")          # never printed as a negative D
+    assert "-2.3e-12" in i                            # the raw fitted slope is kept visible
+    assert diffusion_text(0.0, 1e-12).startswith("0 within resolution")
+    rep = species_report(["Ag", "I"], [1, 1], [107.8682, 126.90447],
+                         {"Ag": (2.69e-9, 5.8e-11), "I": (-2.34e-12, 5.2e-13)}, ["Ag"])
+    assert "note" in rep["I"]["diffusion_coefficient"]
+    assert "note" not in rep["Ag"]["diffusion_coefficient"]
+    assert rep["I"]["diffusion_coefficient"]["value"] == -2.34e-12
+
+
+def test_plot_msd_leaves_pyplot_and_backend_alone(tmp_path):
+    import subprocess
+    import sys
+
+    code = f"""
+import sys, matplotlib
+matplotlib.use("svg")
+import numpy as np
+from pyonsager.diffusion import MSDSeries, plot_msd
+s = MSDSeries(["Ag", "I"], np.arange(5), np.arange(5) * 1.0, np.ones((5, 2)))
+plot_msd(s, {str(tmp_path / 'msd.png')!r}, "ps", {{"Ag": (1e-9, 1e-10), "I": (-1e-12, 1e-12)}})
+assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+assert "matplotlib.pyplot" not in sys.modules
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    with open(tmp_path / "msd.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
