@@ -283,3 +283,23 @@ def test_fstar_above_nyquist_is_an_error():
         cp.cepstral_analysis(x, DT, fstar=1.01 * 0.5 / DT)
     r = cp.cepstral_analysis(x, DT, fstar=0.5 / DT)               # exactly Nyquist is allowed
     assert r.fstar == pytest.approx(0.5 / DT)
+
+
+def test_one_coefficient_estimate_by_hand():
+    """P* = 1 at f* = Nyquist: log kappa = C_0, the mean of the bias-corrected log-periodogram
+    over its 2M-periodic extension, with the per-bin bias and variance written by hand
+    (real bins 0 and M: chi^2_3/3; complex bins: chi^2_6/6; one flux, three directions)."""
+    n = 4096
+    x = ou_series(A, B, DT, n, 15)[:, :1]
+    r = cp.cepstral_analysis(x, DT, fstar=0.5 / DT, pstar=1)
+    m = n // 2
+    s = r.reduced_periodogram
+    assert s.size == m + 1
+    bias_real = DIGAMMA_3_2 - np.log(1.5)                  # psi(3/2) - log(3/2)
+    bias_complex = (1.5 - np.euler_gamma) - np.log(3.0)    # psi(3) - log(3)
+    log_s = np.log(s) - bias_complex
+    log_s[[0, m]] = np.log(s[[0, m]]) - bias_real
+    c0 = (log_s[0] + log_s[m] + 2 * log_s[1:m].sum()) / (2 * m)
+    assert np.log(r.kappa) == pytest.approx(c0, rel=1e-12, abs=1e-12)
+    var = (2 * TRIGAMMA_3_2 + 4 * (m - 1) * TRIGAMMA_3) / (2 * m) ** 2
+    assert r.kappa_error == pytest.approx(r.kappa * np.sqrt(var), rel=1e-10)
