@@ -139,7 +139,8 @@ plot_msd(s, {str(tmp_path / 'msd.png')!r}, "ps", {{"Ag": (1e-9, 1e-10), "I": (-1
 assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
 assert "matplotlib.pyplot" not in sys.modules
 """
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)          # import the package under test, not the cwd
     assert proc.returncode == 0, proc.stderr
     with open(tmp_path / "msd.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
