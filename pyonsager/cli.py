@@ -30,8 +30,9 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
                "omitted); 'c_flux[4:6]' three columns of a longer vector; 'jx,jy,jz' three named "
                "columns.  A full column name selects that column alone, so it must be one of "
                "three listed with commas: every flux needs its x, y, z components.  "
-               "--mass-flux accepts NAME=KEY to name the species.  Errors: one line, exit "
-               "status 2.")
+               "--mass-flux accepts NAME=KEY to name the species.  Too few samples: fewer "
+               "than 80 integration cutoffs (~640 correlation times; README section 5).  "
+               "Errors: one line, exit status 2.")
     p.add_argument("file", metavar="FILE", help="flux file (.onsager) or LAMMPS column file")
     p.add_argument("--units", choices=("metal", "real"),
                    help="LAMMPS unit system of the columns (time: metal ps, real fs)")
