@@ -80,9 +80,10 @@ def green_kubo_figure(arrays: Mapping[str, np.ndarray], kappa: Any = None,
     ax.legend(fontsize=8, loc="best")
     ax.set_title("Green-Kubo running integrals")
     if no_mass and not single_component.startswith("stated"):
-        ax.text(0.02, 0.02, "WARNING: no mass fluxes: kappa is L$_{00}$, valid only for one "
-                "diffusing component", transform=ax.transAxes, fontsize=7, color="tab:red",
-                va="bottom", ha="left")
+        ax.text(0.02, 0.05, "WARNING: no mass fluxes: kappa is L$_{00}$, valid only for one "
+                "diffusing component", transform=ax.transAxes, fontsize=7.5, color="tab:red",
+                va="bottom", ha="left",
+                bbox=dict(facecolor="white", edgecolor="tab:red", alpha=0.9, lw=0.6))
     fig.tight_layout()
     return fig
 
