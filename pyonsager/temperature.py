@@ -137,6 +137,14 @@ def kinetic_target(t_inst: float, t_mean: float, t_target: float, gamma: float) 
     return new
 
 
+def shrinkage(deviation: float, error: float) -> float:
+    """w = d^2 / (d^2 + e^2): the weight of a measured deviation d with standard error e
+    (Wiener shrinkage), so that a correction driven mostly by noise is made small."""
+    d2 = deviation * deviation
+    e2 = error * error if np.isfinite(error) else 0.0
+    return d2 / (d2 + e2) if d2 + e2 > 0 else 0.0
+
+
 def secant_gamma(kick: float, t_mean_before: float, t_mean_after: float, noise: float,
                  previous: float) -> float:
     """gamma measured from one kick: (kick, K of kinetic temperature) / (change of the mean T).

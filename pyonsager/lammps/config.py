@@ -55,7 +55,7 @@ class RunConfig:
     #: "energy": NVE segments + velocity rescaling until the NVE mean T is the request
     temperature_control: str = "energy"
     temperature_tolerance: float = 0.01      # relative, |<T>/T - 1| aimed at
-    temperature_iterations: int = 8          # most NVE segments (measure + rescale)
+    temperature_iterations: int = 12         # most NVE segments (measure + rescale)
     temperature_segment_steps: int = 2000    # steps per measuring segment (first one)
 
     @property
@@ -179,7 +179,7 @@ def load_config(path: str, production_steps: Optional[int] = None) -> RunConfig:
     if tol >= 0.5:
         raise _err(path, "temperature_tolerance", f"{tol} is a relative tolerance (0.01 = 1 %); "
                                                   "use a value below 0.5")
-    iters = _int(path, d, "temperature_iterations", 8)
+    iters = _int(path, d, "temperature_iterations", 12)
     seg = _int(path, d, "temperature_segment_steps", 2000, minimum=100)
 
     cfg = RunConfig(

@@ -395,57 +395,75 @@ def _set_energy(lmp: Any, cfg: RunConfig, T: float, comm: Any, sig: _Signals) ->
     """Set the total energy so that the NVE mean temperature is T (``temperature_control:
     energy``); returns the record for onsager.yaml ``temperature_control``.
 
-    Each iteration runs one NVE segment: ``segment/5`` steps to let kinetic and potential
-    energy share a previous kick, then ``segment`` steps whose 20 block means of the
-    kinetic temperature give <T> and its standard error e.  Accepted when
-    |<T> - T| <= tol T / 2 and e <= tol T / 4, leaving the other half of the tolerance to
-    the production's own statistics; otherwise the velocities are rescaled to the kinetic
-    temperature t + gamma (T - <T>) (:func:`pyonsager.temperature.kinetic_target`: gamma = 2
-    for a harmonic solid, refined by the secant of the previous kick), and a segment whose
-    e was too large is doubled (at most 8 x).  At most ``temperature_iterations`` segments.
+    NVE segments of ``temperature_segment_steps`` steps are run, their kinetic temperature
+    recorded as 40 block means per segment.  All blocks since the last velocity rescaling
+    (one energy) are pooled: <T> is their mean, e its blocking standard error
+    (:func:`pyonsager.temperature.blocked_standard_error`, at least 8 blocks, so correlations
+    longer than a block count).  Then
+
+    - |<T> - T| <= tol T / 2 and e <= tol T / 4: done (the other half of the tolerance is left
+      to the production's own statistics);
+    - |<T> - T| <= tol T / 2 but e larger: one more segment at the same energy joins the
+      pool (e shrinks as 1/sqrt(steps));
+    - |<T> - T| > tol T / 2: the velocities are rescaled to the kinetic temperature
+      t + w gamma (T - <T>) (:func:`pyonsager.temperature.kinetic_target`: gamma = 2 for a
+      harmonic solid, refined by the secant of the previous kick; w = d^2 / (d^2 + e^2),
+      d = <T> - T, shrinks a kick that is mostly noise), the pool is emptied, and the next
+      segment starts with segment/5 steps of relaxation that are not measured.
+
+    At most ``temperature_iterations`` segments; not converged is a warning in the results.
     """
     from pyonsager import temperature as tc
 
     tol = cfg.temperature_tolerance
-    seg = -(-cfg.temperature_segment_steps // 20) * 20      # a multiple of the 20 blocks
-    seg_max = 8 * seg
+    nb = 40
+    seg = -(-cfg.temperature_segment_steps // nb) * nb       # a multiple of the 40 blocks
+    b, relax = seg // nb, seg // 5                           # relax = 8 blocks
     gamma = tc.GAMMA_HARMONIC
-    # step 0: the ave/time blocks (outputs on multiples of b) align with every segment,
-    # whose length 24 b stays a multiple of b when b doubles
+    # step 0 and lengths that are multiples of b: the ave/time blocks align with every segment
     lmp.commands_list(["reset_timestep 0", "fix pyonsager_tc_nve all nve",
                        "compute pyonsager_tc_T all temp"])
     segments: list[dict] = []
+    pool: list[float] = []
     converged = False
     kick, last_mean, last_err = 0.0, None, None
+    skip = 0
     for _ in range(cfg.temperature_iterations):
-        b = seg // 20
-        relax = seg // 5
         lmp.commands_list([f"fix pyonsager_tc_b all ave/time 1 {b} {b} c_pyonsager_tc_T",
                            f"fix pyonsager_tc_v all vector {b} f_pyonsager_tc_b"])
         try:
-            lmp.command(f"run {relax + seg} post no")
+            lmp.command(f"run {skip + seg} post no")
         except Exception as exc:
             raise RunError(f"LAMMPS stopped while setting the energy: {_lammps_message(exc)}") from None
         if comm.allreduce(1 if sig.requested is not None else 0, op=_max_op()):
             raise RunInterrupted("interrupted while setting the NVE energy: nothing to continue "
                                  "from: rerun")
-        blocks = _fix_vector(lmp, "pyonsager_tc_v")[relax // b:]
+        pool.extend(_fix_vector(lmp, "pyonsager_tc_v")[skip // b:].tolist())
         lmp.commands_list(["unfix pyonsager_tc_v", "unfix pyonsager_tc_b"])
-        mean, err = tc.mean_and_error(blocks, nblocks=20)
-        if last_mean is not None:
-            gamma = tc.secant_gamma(kick, last_mean, mean, math.hypot(err, last_err), gamma)
+        mean = float(np.mean(pool))
+        err = tc.blocked_standard_error(pool)
         t_now = float(lmp.extract_compute("pyonsager_tc_T", 0, 0))
-        entry = {"steps": relax + seg, "mean": mean, "error": err, "gamma": gamma}
+        entry = {"steps": skip + seg, "pooled_steps": len(pool) * b, "mean": mean,
+                 "error": err, "gamma": gamma}
         segments.append(entry)
-        if abs(mean - T) <= 0.5 * tol * T and err <= 0.25 * tol * T:
+        skip = 0
+        dev = abs(mean - T)
+        if dev <= 0.5 * tol * T and err <= 0.25 * tol * T:
             converged = True
             break
-        target = tc.kinetic_target(t_now, mean, T, gamma)
+        if dev <= 0.5 * tol * T:
+            # within the tolerance but not yet sure: measure longer at this energy
+            _say(comm, f"energy: NVE mean T {mean:.5g} +/- {err:.2g} K over "
+                       f"{len(pool) * b} steps: measuring longer")
+            continue
+        if last_mean is not None:
+            gamma = tc.secant_gamma(kick, last_mean, mean, math.hypot(err, last_err), gamma)
+            entry["gamma"] = gamma
+        target = tc.kinetic_target(t_now, mean, T, gamma * tc.shrinkage(mean - T, err))
         lmp.command(f"velocity all scale {target!r} temp pyonsager_tc_T")
         kick, last_mean, last_err = target - t_now, mean, err
         entry["rescaled_from"], entry["rescaled_to"] = t_now, target
-        if err > 0.25 * tol * T and seg < seg_max:
-            seg *= 2
+        pool, skip = [], relax
         _say(comm, f"energy: NVE mean T {mean:.5g} +/- {err:.2g} K, kinetic T rescaled "
                    f"{t_now:.5g} -> {target:.5g} K")
     lmp.commands_list(["unfix pyonsager_tc_nve", "uncompute pyonsager_tc_T"])
