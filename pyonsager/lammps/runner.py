@@ -438,7 +438,10 @@ def _set_energy(lmp: Any, cfg: RunConfig, T: float, comm: Any, sig: _Signals) ->
         if comm.allreduce(1 if sig.requested is not None else 0, op=_max_op()):
             raise RunInterrupted("interrupted while setting the NVE energy: nothing to continue "
                                  "from: rerun")
-        pool.extend(_fix_vector(lmp, "pyonsager_tc_v")[skip // b:].tolist())
+        # fix vector also stores the (not yet computed) ave/time value at the run's setup:
+        # keep the last (skip + seg) / b entries, the blocks of this run, then drop the skip
+        blocks = _fix_vector(lmp, "pyonsager_tc_v")[-((skip + seg) // b):]
+        pool.extend(blocks[skip // b:].tolist())
         lmp.commands_list(["unfix pyonsager_tc_v", "unfix pyonsager_tc_b"])
         mean = float(np.mean(pool))
         err = tc.blocked_standard_error(pool)
