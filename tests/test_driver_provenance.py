@@ -111,9 +111,11 @@ def test_attach_and_finish_refuse_finished_results_and_record_late_thermostat(tm
     try:
         with pytest.raises(FileExistsError, match="overwrite=True to attach"):
             pyonsager.attach(lmp, out=str(done), progress=False)
-        s = pyonsager.attach(lmp, file=str(tmp_path / "a" / "fluxes.onsager"), progress=False, every=1,
-                             max_lag=0.05)
-        assert s.warnings == []
+        # attached during equilibration, thermostat removed before any sample: not a warning
+        lmp.command("fix eq all langevin 400 400 0.1 99")
+        s = pyonsager.attach(lmp, file=str(tmp_path / "a" / "fluxes.onsager"), progress=False,
+                             every=1, max_lag=0.05)
+        lmp.command("unfix eq")
         lmp.command("run 200")
         # a thermostat added after attach() is still caught at finish()
         lmp.command("fix bath all temp/berendsen 400 400 0.1")
@@ -129,6 +131,7 @@ def test_attach_and_finish_refuse_finished_results_and_record_late_thermostat(tm
     assert any("fix bath (temp/berendsen)" in w for w in doc["warnings"])
     assert any("fix bath (temp/berendsen)" in w for w in result.warnings)
     assert doc["thermostats"] == [{"fix": "bath", "style": "temp/berendsen"}]
+    assert not any("fix eq" in w for w in doc["warnings"])
 
 
 # --------------------------------------------------------------------------- thermostats
@@ -204,7 +207,7 @@ def test_energy_correction_puts_nve_production_at_requested_temperature(tmp_path
     tc = doc["temperature_control"]
     assert tc["method"] == "energy" and tc["converged"] is True and tc["tolerance"] == 0.01
     last = tc["segments"][-1]
-    assert abs(last["mean"] - 400.0) <= 2.0 and last["error"] <= 1.0     # tol/2, tol/4
+    assert abs(last["mean"] - 400.0) + 2 * last["error"] <= 3.0          # 3/4 of 1 %
     col = temperature_column(tmp_path / "out" / "fluxes.onsager")
     assert col.size == 4000
     mean, err = doc["temperature_mean"]["value"], doc["temperature_mean"]["error"]

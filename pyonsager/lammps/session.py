@@ -191,6 +191,9 @@ class Session:
         self.warnings: list[str] = []
         #: thermostat/barostat fixes seen while sampling: {fix ID: style}
         self.thermostats: dict[str, str] = {}
+        #: thermostat fixes defined when attach() was called, and those not yet sampled with
+        self.bath_fixes: dict[str, str] = {}
+        self._pending_baths: dict[str, str] = {}
         #: replace results of a finished run in the output directory (attach/finish overwrite=)
         self.overwrite = False
         #: the temperature the caller asked for (K) and how its energy was set (runner)
@@ -238,20 +241,34 @@ class Session:
         self._cb = _plugin.ONSAGER_CALLBACK(self._callback)
         if api.onsager_set_callback(lmp.lmp, FIX_ID.encode(), self._cb, None, self.batch) != 0:
             raise RuntimeError(f"could not register the callback on fix {FIX_ID}")
-        self.record_thermostats(stacklevel=4)
+        # thermostats defined now count once a sample is taken while they exist (a user may
+        # attach during equilibration and unfix the thermostat before the production run)
+        self.bath_fixes = dict(thermostat_fixes(list_fixes(lmp, comm=self.comm)))
+        self._pending_baths = dict(self.bath_fixes)
+
+    def _record_bath(self, fid: str, style: str, stacklevel: int = 2) -> None:
+        """A thermostat/barostat fix was active while sampling: a warning in onsager.yaml and
+        the summary (and a Python warning, once)."""
+        if fid in self.thermostats:
+            return
+        self.thermostats[fid] = style
+        msg = thermostat_warning(fid, style)
+        self.warnings.append(msg)
+        if self.rank == 0:
+            warnings.warn(msg, stacklevel=stacklevel)
+
+    def _check_pending_baths(self) -> None:
+        """In the callback: thermostats seen at attach() that still exist were sampled with
+        (``has_id`` is a lookup, no LAMMPS command, so it is safe during a run)."""
+        for fid in [f for f in self._pending_baths if self.lmp.has_id("fix", f)]:
+            self._record_bath(fid, self._pending_baths.pop(fid))
 
     def record_thermostats(self, stacklevel: int = 2) -> list[tuple[str, str]]:
-        """Record thermostat/barostat fixes defined now (collective): each one becomes a
-        warning in onsager.yaml and the summary (and a Python warning once)."""
+        """Record the thermostat/barostat fixes defined now (collective; at finish(): a fix
+        defined after attach() and still there was active in the last run)."""
         found = thermostat_fixes(list_fixes(self.lmp, comm=self.comm))
         for fid, style in found:
-            if fid in self.thermostats:
-                continue
-            self.thermostats[fid] = style
-            msg = thermostat_warning(fid, style)
-            self.warnings.append(msg)
-            if self.rank == 0:
-                warnings.warn(msg, stacklevel=stacklevel)
+            self._record_bath(fid, style, stacklevel + 1)
         return found
 
     # ------------------------------------------------------------------ callback
@@ -287,6 +304,8 @@ class Session:
                               f"{int(steps[0])} (timestep reset or sampling interrupted); the "
                               "correlator treats them as consecutive")
             self.gaps += bad
+        if self._pending_baths:
+            self._check_pending_baths()
         # collectives first (MSD), so that a failure below cannot leave ranks waiting
         if self.msd is not None:
             self.msd.sample(int(steps[-1]))
