@@ -13,7 +13,7 @@ One temperature, in order:
 4. fresh: ``velocity create`` at T with the seed, NVT equilibration with the configured
    thermostat, thermostat removed; then (``temperature_control: energy``, the default) the
    total energy is set for the request: NVE segments measure the mean T and the velocities
-   are rescaled until it is within half the tolerance (:func:`_set_energy`); step reset to 0;
+   are rescaled until it is within 3/4 of the tolerance (:func:`_set_energy`); step reset to 0;
    restart: atoms replaced from the checkpoint's data file, step set to the checkpoint's;
 5. production in NVE with :func:`pyonsager.lammps.attach`, run in chunks that end on
    multiples of ``checkpoint_every`` (a checkpoint after each);
