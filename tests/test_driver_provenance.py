@@ -327,3 +327,25 @@ def test_live_estimate_of_one_species_solid_equals_final_result(capsys):
     assert estimate[1] == pytest.approx(result.L00.value, rel=1e-10)
     assert "so far (Green-Kubo): kappa" in printed
     assert "[the result uses cepstral]" in cep
+
+
+def test_energy_correction_on_a_cold_crystal_follows_equipartition(tmp_path):
+    """velocity create at T on a perfect crystal, then NVE: half the kinetic energy flows into
+    the (harmonic) potential energy, so the NVE mean is T/2 (equipartition).  The first
+    kick is gamma (T - T/2) with gamma = 2 (Dulong-Petit) and lands the mean on T; the
+    measured ratio kick / change of the mean is 2, as C = 3 N k_B says."""
+    from pyonsager.lammps import run
+
+    cfg = write_case(str(tmp_path), input_text=ONE_SPECIES_SOLID, species=["Ar"], temperature=20,
+                     equilibration_steps=0, production_steps=1000, checkpoint_every=0,
+                     max_lag=0.1, temperature_tolerance=0.02)
+    run(cfg, out=str(tmp_path / "out"))
+    doc = load(tmp_path / "out")
+    seg = doc["temperature_control"]["segments"]
+    assert doc["temperature_control"]["converged"] is True
+    assert seg[0]["mean"] == pytest.approx(10.0, rel=0.05)            # T/2
+    kick = seg[0]["rescaled_to"] - seg[0]["rescaled_from"]
+    assert kick == pytest.approx(2.0 * (20.0 - seg[0]["mean"]), rel=1e-3)  # gamma = 2, w ~ 1
+    gamma = kick / (seg[1]["mean"] - seg[0]["mean"])
+    assert gamma == pytest.approx(2.0, rel=0.05)
+    assert abs(doc["temperature_mean"]["value"] / 20.0 - 1) <= 0.02
