@@ -87,6 +87,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="continue from the checkpoint in the output directory")
     p.add_argument("--production-steps", type=int, metavar="N",
                    help="override the number of production steps")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the results of a finished run in the output directory")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -227,6 +227,10 @@ def test_restart_after_stop_reproduces_uninterrupted(reference, tmp_path, monkey
         assert a.read() == b.read()
     assert_close(numbers(load(out)), numbers(load(ref_out)), 0.0)
     assert load(out)["partial"] is False
+    # how the energy was set (fresh start only) is carried by the checkpoint
+    assert load(out)["temperature_control"] == load(ref_out)["temperature_control"]
+    assert load(out)["temperature_control"]["method"] == "energy"
+    assert load(out)["temperature_mean"] == load(ref_out)["temperature_mean"]
     # the site-energy sums went through the checkpoint: same U (up to summation order)
     assert load(out)["criterion"]["value"] == pytest.approx(load(ref_out)["criterion"]["value"],
                                                             rel=1e-12)

@@ -28,6 +28,8 @@ from pyonsager.ase.adapters import energies_and_virials
 from pyonsager.diffusion import (MSDSeries, classify_mobile, diffusion_unit_factor, fit_diffusion,
                                  mobile_rule, species_msd, species_report, write_msd)
 from pyonsager.fluxes import FluxMetadata, channel_names
+from pyonsager.lammps.session import refuse_overwrite, temperature_keys
+from pyonsager.temperature import BlockMeans, RunningMoments
 from pyonsager.units import LAMMPS_METAL_MVV2E, ase_time_per_ps
 
 # --------------------------------------------------------------------------- one sample
@@ -129,13 +131,16 @@ def sample(atoms: Any, species: Optional[Sequence[str]] = None) -> FluxSample:
 # --------------------------------------------------------------------------- dynamics checks
 
 _THERMOSTATS = {"Langevin", "LangevinBAOAB", "Andersen", "Bussi", "NoseHooverChainNVT",
-                "NVTBerendsen"}
+                "NVTBerendsen", "Nose_Hoover_Chain_NVT", "IsotropicMTKNVT", "MTKNVT"}
 _BAROSTATS = {"NPT", "MelchionnaNPT", "NPTBerendsen", "Inhomogeneous_NPTBerendsen",
               "IsotropicMTKNPT", "MTKNPT", "MaskedMTKNPT"}
 
 
-def _check_dynamics(dyn: Any) -> None:
-    """Refuse barostats (changing cell), warn on thermostats and on unknown dynamics."""
+def _check_dynamics(dyn: Any) -> Optional[str]:
+    """Refuse barostats (changing cell); return (and warn) the warning for a thermostat or
+    for dynamics that are not known to be NVE, else None.
+
+    The class and its bases are matched by name, so subclasses of ASE's thermostats count."""
     names = {cls.__name__ for cls in type(dyn).__mro__}
     if names & _BAROSTATS:
         raise ValueError(
@@ -143,13 +148,16 @@ def _check_dynamics(dyn: Any) -> None:
             "the density with the barostat first, then sample with VelocityVerlet at fixed cell.")
     thermostat = names & _THERMOSTATS
     if thermostat:
-        warnings.warn(
-            f"{type(dyn).__name__} is a thermostat: it perturbs the fluxes and biases the "
-            "transport coefficients. Equilibrate with it, then sample with VelocityVerlet (NVE).",
-            stacklevel=3)
+        msg = (f"thermostat {type(dyn).__name__} was active while sampling: the dynamics was "
+               "not NVE, so the Green-Kubo coefficients are perturbed by the bath (biased); "
+               "equilibrate with it, then sample with VelocityVerlet")
     elif "VelocityVerlet" not in names:
-        warnings.warn(f"{type(dyn).__name__} is not VelocityVerlet: make sure it samples NVE.",
-                      stacklevel=3)
+        msg = (f"{type(dyn).__name__} is not VelocityVerlet: the dynamics may not be NVE "
+               "(a thermostat biases the Green-Kubo coefficients)")
+    else:
+        return None
+    warnings.warn(msg, stacklevel=3)
+    return msg
 
 
 class ChangingCellError(RuntimeError):
@@ -192,26 +200,6 @@ class _Displacements:
                                        np.array([dx[g].sum(axis=0) for g in self._groups])))
 
 
-class _Moments:
-    def __init__(self) -> None:
-        self.n, self.sum, self.sum2 = 0, 0.0, 0.0
-
-    def add(self, x: float) -> None:
-        self.n += 1
-        self.sum += x
-        self.sum2 += x * x
-
-    @property
-    def mean(self) -> float:
-        return self.sum / self.n if self.n else float("nan")
-
-    @property
-    def std(self) -> float:
-        if self.n < 2:
-            return float("nan")
-        return float(np.sqrt(max(self.sum2 / self.n - self.mean ** 2, 0.0)))
-
-
 # --------------------------------------------------------------------------- session
 
 class Session:
@@ -247,7 +235,16 @@ class Session:
         self._rows: list[np.ndarray] = []
         self._last_step: Optional[int] = None
         self.first_step: Optional[int] = None
-        self.temperature = _Moments()
+        self.temperature = RunningMoments()
+        self.temperature_blocks = BlockMeans(min(batch, 10))
+        #: driver warnings for onsager.yaml ``warnings`` and the summary (thermostats ...)
+        self.warnings: list[str] = []
+        #: the dynamics' class name (recorded in onsager.yaml ``run.dynamics``)
+        self.dynamics: Optional[str] = None
+        #: the temperature the caller asked for (K), if any
+        self.requested_temperature: Optional[float] = None
+        #: replace a finished run's results in the output directory
+        self.overwrite = False
         self._site_energy_sums = np.zeros(len(self.species))
         self.nsamples = 0
         self.msd = _Displacements(atoms, self._groups, self._masses) if msd else None
@@ -314,6 +311,7 @@ class Session:
             self.first_step = step
         self._last_step = step
         self.temperature.add(s.temperature)
+        self.temperature_blocks.add(s.temperature)
         self.nsamples += 1
         self._rows.append(np.concatenate([[step, s.temperature], s.channels().ravel(), site]))
         if len(self._rows) >= self.batch:
@@ -352,15 +350,22 @@ class Session:
         steps = np.asarray(self.msd.steps, dtype=float)
         return (steps - (self.first_step or 0)) * self.timestep, np.asarray(self.msd.values)
 
-    def finish(self, out: Optional[str] = None, plots: bool = True, **analysis: Any) -> Any:
+    def finish(self, out: Optional[str] = None, plots: bool = True,
+               overwrite: Optional[bool] = None, **analysis: Any) -> Any:
         """Analyse all samples; write ``out/onsager.yaml``, ``onsager.npz``, plots and
         ``out/fluxes.onsager``; return the :class:`~pyonsager.result.OnsagerResult`.
 
         ``out`` defaults to the flux file's directory; ``plots=False`` skips the PNGs (they
         take seconds).  Extra keywords go to the analysis
         (e.g. ``cutoff=`` in ps, ``estimator="cepstral"``).  Mobile species: as given to
-        :func:`attach`, else decided from the MSD (as the LAMMPS driver does).
+        :func:`attach`, else decided from the MSD (as the LAMMPS driver does).  ``overwrite``:
+        replace a finished run's results in ``out`` (default: as given to attach(); without
+        it that is a FileExistsError).
         """
+        out_dir = os.path.abspath(out or os.path.dirname(self.file) or ".")
+        allow = self.overwrite if overwrite is None else bool(overwrite)
+        if not allow and not self.finished:
+            refuse_overwrite(out_dir, "overwrite=True to finish()")
         self.flush()
         self._writer.close()
         if self.nsamples < 2:
@@ -372,7 +377,8 @@ class Session:
             mobile = classify_mobile({k: v[0] for k, v in diffusion.items()})
         meta = self.metadata(mobile)
         result = self._analyze(meta, **analysis)
-        out = os.path.abspath(out or os.path.dirname(self.file) or ".")
+        result.warnings.extend(w for w in self.warnings if w not in result.warnings)
+        out = out_dir
         os.makedirs(out, exist_ok=True)
         target = os.path.join(out, "fluxes.onsager")
         if target != self.file:
@@ -407,11 +413,11 @@ class Session:
         doc["species"] = species_report(meta.species, meta.counts, meta.masses, diffusion,
                                         mobile, extra=site_mean)
         doc["mobile_rule"] = mobile_rule(self.mobile is not None, bool(diffusion))
-        doc["temperature_fluctuation"] = {"value": _finite(self.temperature.std), "unit": "K",
-                                          "description": "standard deviation of the sampled T"}
-        doc["temperature_mean"] = {"value": _finite(self.temperature.mean), "unit": "K"}
+        doc.update(temperature_keys(self.temperature, self.temperature_blocks,
+                                    self.requested_temperature, None))
         doc["run"] = {"steps": {"first": self.first_step, "last": self._last_step,
                                 "every": self.every},
+                      "dynamics": self.dynamics,
                       "samples": self.nsamples,
                       "timestep": {"value": self.timestep, "unit": "ps"},
                       "units": "metal", "driver": "ase", **meta.extra}
@@ -431,7 +437,7 @@ def _finite(x: float) -> Optional[float]:
 def attach(dyn: Any, every: int = 1, max_lag: float = 1.0,
            mobile: Optional[Sequence[str]] = None, species: Optional[Sequence[str]] = None,
            file: Optional[str] = None, out: Optional[str] = None, batch: int = 100,
-           estimator: str = "green-kubo", msd: bool = True) -> Session:
+           estimator: str = "green-kubo", msd: bool = True, overwrite: bool = False) -> Session:
     """Sample fluxes from ASE dynamics ``dyn`` every ``every`` steps; returns the Session.
 
     Parameters
@@ -447,10 +453,15 @@ def attach(dyn: Any, every: int = 1, max_lag: float = 1.0,
     batch: samples per correlator update, file flush and MSD point.
     estimator: default estimator of :meth:`Session.finish` ("green-kubo" or "cepstral").
     msd: track per-species MSD (diffusion coefficients, mobile species).
+    overwrite: allow a flux file / output directory that holds a finished run's results
+        (onsager.yaml); without it that is a FileExistsError, before anything is written.
+
+    A thermostat (Langevin, Andersen, Bussi, NVTBerendsen, Nose-Hoover chains ...) is
+    recorded as a warning in onsager.yaml and the summary; barostats are refused.
 
     Then ``dyn.run(nsteps)`` as usual and ``session.finish(out=DIR)``.
     """
-    _check_dynamics(dyn)
+    dyn_warning = _check_dynamics(dyn)
     atoms = dyn.atoms
     energies_and_virials(atoms)  # refuse an unsupported calculator now, not mid-run
     if every < 1 or batch < 1:
@@ -463,8 +474,15 @@ def attach(dyn: Any, every: int = 1, max_lag: float = 1.0,
     lag = max(1, int(round(max_lag / dt)))
     if file is None:
         file = os.path.join(out or os.getcwd(), "fluxes.onsager")
+    if not overwrite:
+        for d in {os.path.dirname(os.path.abspath(file))} | ({os.path.abspath(out)} if out else set()):
+            refuse_overwrite(d, "overwrite=True to attach()")
     session = Session(atoms, dt, lag, species_order(atoms, species), mobile, file, batch,
                       every=every, timestep=timestep, step_of=lambda: dyn.nsteps,
                       estimator=estimator, msd=msd)
+    session.overwrite = bool(overwrite)
+    session.dynamics = type(dyn).__name__
+    if dyn_warning:
+        session.warnings.append(dyn_warning)
     dyn.attach(session, interval=every)
     return session

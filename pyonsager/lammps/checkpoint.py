@@ -72,7 +72,9 @@ def write(lmp: Any, session: Any, out: str, step: int, params: dict, comm: Any) 
         for p in paths.values():
             os.replace(p + ".tmp", p)
         info = {"format": FORMAT, "step": int(step), "files": names, "mpi_ranks": comm.Get_size(),
-                "samples": int(session.nsamples), "params": params}
+                "samples": int(session.nsamples), "params": params,
+                # how the production energy was set (fresh start only): kept for the results
+                "temperature_control": getattr(session, "temperature_control", None)}
         target = os.path.join(out, "checkpoint.yaml")
         with open(target + ".tmp", "w") as fh:
             yaml.safe_dump(info, fh, sort_keys=False)

