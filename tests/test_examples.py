@@ -242,8 +242,8 @@ def test_config_is_valid(path):
 
 
 def test_demo_config_fits_the_budget():
-    """The demo must finish in 5 minutes on 2 cores: at ~0.45 ms/step on one core for the
-    256 ions (README), the MD is at most ~2.5 minutes."""
+    """The demo (one MPI rank) must finish in about 3 minutes (README): at ~0.45 ms/step on
+    one core for the 256 ions, the MD is at most ~2.5 minutes."""
     from pyonsager.lammps.config import load_config
 
     cfg = load_config(str(AGI / "agi.yaml"))
