@@ -135,11 +135,18 @@ def installed_distribution():
 
 
 def entry_point_site(tmp_path: Path) -> Path:
-    """A directory holding a distribution record with setup.py's lammps.plugins entry point
-    and nothing else, as pip writes it: lammps' `import lammps` reads exactly this."""
+    """A directory for PYTHONPATH holding a distribution record with setup.py's lammps.plugins
+    entry point and nothing else, as pip writes it: lammps' `import lammps` reads exactly this.
+
+    Empty when pyonsager is pip-installed: the installed record is then the one under test
+    (a second record of the same entry point would add the directory twice).
+    """
     site = tmp_path / "site"
+    site.mkdir()
+    if installed_distribution() is not None:
+        return site
     info = site / "pyonsager_entry_point_probe-0.dist-info"
-    info.mkdir(parents=True)
+    info.mkdir()
     (info / "METADATA").write_text(
         "Metadata-Version: 2.1\nName: pyonsager-entry-point-probe\nVersion: 0\n")
     lines = ["[lammps.plugins]"] + declared_entry_points()["lammps.plugins"]
