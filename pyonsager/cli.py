@@ -96,17 +96,34 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pyonsager",
         description="Thermal conductivity of multi-component materials from Green-Kubo with "
                     "Onsager's reciprocal relations.")
+    from pyonsager import __version__
+
+    parser.add_argument("--version", action="version", version=f"pyonsager {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _add_analyze(sub)
-    run = sub.add_parser("run", help="run LAMMPS from a YAML config with on-the-fly analysis")
+    run = sub.add_parser(
+        "run", help="run LAMMPS from a YAML config with on-the-fly analysis",
+        description="Run the LAMMPS study that CONFIG.yaml describes (input, species, "
+                    "temperature(s), equilibration, NVE production, sampling, max lag): "
+                    "thermostatted equilibration, NVE production with the fluxes correlated "
+                    "on the fly, then the Onsager analysis, written to the output directory. "
+                    "Also under mpirun -np K. Schema: docs/config.md.")
     run.add_argument("config", metavar="CONFIG.yaml")
     _add_run_options(run)
     run.set_defaults(func=_run_cmd)
-    demo = sub.add_parser("demo", help="run the packaged AgI example")
+    demo = sub.add_parser(
+        "demo", help="run the packaged AgI example",
+        description="`pyonsager run` on the packaged example: 256 atoms of superionic "
+                    "alpha-AgI at 550 K (Parrinello-Rahman-Vashishta potential), a few minutes "
+                    "on one core (mpirun -np 2 pyonsager demo for two); --production-steps "
+                    "20000 is a quicker look. Results go to ./onsager_agi unless --out.")
     _add_run_options(demo)
     demo.set_defaults(func=_demo_cmd)
-    pp = sub.add_parser("plugin-path", help="print the path of the LAMMPS plugin")
+    pp = sub.add_parser(
+        "plugin-path", help="print the path of the LAMMPS plugin",
+        description="Print the absolute path of onsagerplugin.so (compute onsager, fix "
+                    "onsager), for `plugin load PATH` or LAMMPS_PLUGIN_PATH=$(dirname PATH).")
     pp.set_defaults(func=_plugin_path_cmd)
     return parser
 
@@ -233,9 +250,22 @@ def _guarded(prog: str, func: Callable[[], Optional[int]], collect_warnings: boo
     return int(code or 0)
 
 
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices.get(command, parser)
+    return parser
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``pyonsager`` console script; returns the exit status."""
     parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # argparse would report an unknown option with the top-level usage; name the
+        # subcommand's own usage, where the valid options are
+        _subparser(parser, args.command).error(
+            "unrecognized arguments: " + " ".join(unknown))
     args = parser.parse_args(argv)
     return _guarded(f"pyonsager {args.command}", lambda: args.func(args),
                     collect_warnings=args.command == "analyze")
