@@ -398,6 +398,8 @@ class Session:
                                       channel_names=self.channel_names, **analysis)
         from pyonsager.analysis import analyze  # the cepstral estimator needs the series
 
+        # a run already paid for is reported with its shortfall flagged, as on the GK path
+        analysis.setdefault("too_few", "warn")
         return analyze(self.file, estimator=estimator, mobile=meta.mobile,
                        temperature=meta.temperature, max_lag=self.max_lag * self.dt, **analysis)
 

@@ -517,21 +517,6 @@ def _write_kappa_table(out: str, temperatures: list[float], results: list) -> No
         rows.append(row)
     with open(os.path.join(out, "kappa_T.yaml"), "w") as fh:
         yaml.safe_dump({"kappa_T": rows}, fh, sort_keys=False)
-    try:
-        import matplotlib
+    from pyonsager.plots import plot_kappa_temperature
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    t = [r["temperature"] for r in rows]
-    fig, ax = plt.subplots(figsize=(5, 3.6))
-    for key, label in (("kappa", r"$\kappa$"), ("L00", "$L_{00}$")):
-        ax.errorbar(t, [r[key]["value"] for r in rows], yerr=[r[key]["error"] for r in rows],
-                    marker="o", capsize=3, label=label)
-    ax.set_xlabel("T (K)")
-    ax.set_ylabel("W m$^{-1}$ K$^{-1}$")
-    ax.legend(frameon=False)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "kappa_T.png"), dpi=120)
-    plt.close(fig)
+    plot_kappa_temperature(rows, os.path.join(out, "kappa_T.png"))

@@ -572,6 +572,8 @@ class Session:
             from pyonsager.analysis import analyze
 
             analysis.setdefault("max_lag", self.max_lag_time)
+            # a run already paid for is reported with its shortfall flagged, as on the GK path
+            analysis.setdefault("too_few", "warn")
             try:
                 result = analyze(self.file, estimator=estimator, mobile=meta.mobile,
                                  temperature=meta.temperature, **analysis)
