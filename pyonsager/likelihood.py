@@ -1,0 +1,569 @@
+"""Maximum-likelihood spectral estimator of kappa and of the Onsager matrix (pure numpy/scipy).
+
+Statistics (details and validation in ``docs/likelihood.md``)
+------------------------------------------------------------
+Fluxes ``x`` (N, k, l): channel 0 the energy flux, 1..k-1 the independent mass fluxes, l
+equivalent directions.  With X_a(f_j) = sum_n x_a[n] e^{-2 pi i j n/N}, f_j = j/(N dt), the
+direction-averaged periodogram I_ab = dt/(N l) sum_d X_a^d X_b^d* estimates the two-sided
+spectral density S_ab(f) (S(0) = 2 integral_0^inf C(t) dt).  Every transport value returned
+is **S(0)/2** in [flux^2 x time unit of dt], as in :mod:`pyonsager.cepstral`: multiply by the
+Green-Kubo prefactor.
+
+* Reduced periodogram y_j = l/(l-k+1) / (I^-1)_00(f_j): the Schur complement of a complex
+  Wishart matrix, so y_j = S_red(f_j) chi^2_n / n with n = 2(l-k+1) dof (real bins f = 0 and
+  Nyquist: n = l-k+1), independent across bins (Whittle).  Negative log-likelihood
+
+      NLL = sum_j (n_j/2) [log S(f_j) + y_j / S(f_j)]  (+ const).
+
+  S_red is invariant under J0 -> J0 + sum_s a_s J_s and under any invertible mixing or
+  rescaling of the mass fluxes, so kappa = S_red(0)/2 is gauge invariant exactly.
+* Models of the low-frequency band [0, f_c], in x = (sin(pi f dt)/(pi dt))^2 (= f^2 at low f;
+  exactly linear in 1/S for the reduced spectrum of a sampled Ornstein-Uhlenbeck process),
+  u = x / x(f_c):
+    - ``inverse``: 1/S = sum_{m<p} c_m u^m (a Pade form with constant numerator; p = 2 is a
+      Lorentzian);
+    - ``log``: log S = sum_{m<p} a_m u^m.
+  Both NLLs are convex in their coefficients (Newton, step halving keeps 1/S > 0).
+* Cutoffs f_c on a geometric grid (ratio ``CUT_RATIO``).  So that models with different f_c
+  are compared on the *same* data (all bins up to the top of the grid), each block of the
+  grid above f_c is described by a nuisance model log S = alpha + beta log f fitted by
+  maximum likelihood in that block alone (2 parameters per block).  Every (family, p, f_c) is
+  then one model of the same bins, AIC = 2 NLL + 2 (p + 2 n_blocks).
+* Estimate: Akaike weights w_m = exp(-(AIC_m - AIC_min)/2) over all models (Burnham &
+  Anderson 2002 sec. 4.2); log S(0) = sum_m w_m v_m; its variance
+  sum_m w_m [var_m + (v_m - mean)^2] (the unconditional variance: statistics of each model
+  plus the spread between the cutoffs/orders the data cannot tell apart), var_m from the
+  observed Fisher information (inverse Hessian of the NLL) propagated to log S(0).
+* Diagonal elements L_aa (L00, L11, the kinetic/potential parts) are the same fit of the plain
+  periodogram I_aa (n = 2l).  Off-diagonal ones L_ab from the real cross-periodogram, whose
+  mean is S_ab (real for fluxes of equal time parity) and whose variance is
+  (S_aa S_bb + S_ab^2)/n_j: a weighted least-squares (Gaussian likelihood) fit of the same
+  models in linear form (S_ab = sum beta_m u^m), same cutoffs, nuisance blocks and AIC
+  weights; the weights are estimated from the neighbouring bins only (leave-own-bin-out), so
+  they are independent of the bin they weight and the fit stays unbiased.
+
+Long series: bins above ``MAX_BINS`` are not used, and bins above ``SINGLE_BINS`` are pooled
+in groups ~0.5 % wide in frequency (sums of independent Gamma variables with the same
+scale); the pooled likelihood is exact up to the variation of S inside a group.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+from scipy import fft as _fft
+
+__all__ = [
+    "LikelihoodResult", "SpectrumFit", "likelihood_analysis", "fit_spectrum",
+    "fit_cross_spectrum", "bin_dof", "low_frequency_periodogram", "reduced_from_matrix",
+    "plot_likelihood", "apply_likelihood",
+]
+
+#: bins kept one by one before pooling
+SINGLE_BINS = 256
+#: relative width of pooled groups above SINGLE_BINS
+POOL_WIDTH = 0.005
+#: largest number of frequency bins read from a series (memory bound for 1e7+ samples)
+MAX_BINS = 1 << 21
+#: smallest cutoff, in periodogram bins
+MIN_CUT_BINS = 12
+#: ratio between consecutive cutoffs (the nuisance blocks)
+CUT_RATIO = 2.0 ** 0.25
+#: highest polynomial order (number of coefficients) of each family
+MAX_ORDER = 6
+#: at least this many bins per model coefficient inside the fitted band
+BINS_PER_COEF = 3
+#: smallest number of samples accepted
+MIN_SAMPLES = 64
+FAMILIES = ("inverse", "log")
+
+
+# --------------------------------------------------------------------------------------------
+# periodograms
+# --------------------------------------------------------------------------------------------
+
+def bin_dof(nfreq: int, nu: int, last_is_real: bool) -> np.ndarray:
+    """Chi-square dof of each bin of a (reduced) periodogram: 2 nu inside, nu at f = 0 and, if
+    ``last_is_real``, at Nyquist (real-valued transforms); nu = l - k + 1 complex samples."""
+    n = np.full(nfreq, 2.0 * nu)
+    n[0] = nu
+    if last_is_real:
+        n[-1] = nu
+    return n
+
+
+def low_frequency_periodogram(fluxes: np.ndarray, dt: float, nbins: Optional[int] = None
+                              ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Direction-averaged cross-periodogram I_ab(f_j) = dt/(N l) sum_d X_a^d X_b^d* for the
+    lowest ``nbins`` bins (default min(N//2 + 1, MAX_BINS)).
+
+    One channel-direction FFT at a time: memory beyond the input ~ 16 N + 16 k^2 nbins bytes.
+    Returns (frequencies (nb,), I (nb, k, k) complex, last_is_real: whether the last bin kept
+    is the real Nyquist bin).
+    """
+    x = np.asarray(fluxes)
+    n, k, ndir = x.shape
+    nf = n // 2 + 1
+    nb = min(nf, MAX_BINS if nbins is None else int(nbins))
+    mat = np.zeros((nb, k, k), dtype=np.complex128)
+    for d in range(ndir):
+        spec = np.empty((k, nb), dtype=np.complex128)
+        for a in range(k):
+            spec[a] = _fft.rfft(np.asarray(x[:, a, d], dtype=np.float64))[:nb]
+        for a in range(k):
+            mat[:, a, a] += spec[a].real ** 2 + spec[a].imag ** 2
+            for b in range(a + 1, k):
+                mat[:, a, b] += spec[a] * spec[b].conj()
+        del spec
+    iu = np.triu_indices(k, 1)
+    mat[:, iu[1], iu[0]] = mat[:, iu[0], iu[1]].conj()
+    mat *= dt / (n * ndir)
+    return np.arange(nb) / (n * dt), mat, bool(nb == nf and n % 2 == 0)
+
+
+def reduced_from_matrix(mat: np.ndarray, ndir: int) -> np.ndarray:
+    """Unbiased reduced periodogram l/(l-k+1) x (I_00 - I_0r I_rr^-1 I_r0), (nb,) real.
+
+    The Schur complement equals 1/(I^-1)_00; computed with a solve for accuracy.
+    """
+    k = mat.shape[-1]
+    nu = ndir - k + 1
+    if nu < 1:
+        raise ValueError(f"{k} fluxes need at least {k} equivalent directions, got {ndir}")
+    if k == 1:
+        return mat[:, 0, 0].real * 1.0
+    try:
+        y = np.linalg.solve(mat[:, 1:, 1:], mat[:, 1:, 0:1])[..., 0]
+    except np.linalg.LinAlgError:
+        raise ValueError("the mass fluxes are linearly dependent (singular cross-spectrum): drop "
+                         "one species (total momentum is conserved) or a duplicate flux") from None
+    red = (mat[:, 0, 0] - np.einsum("fi,fi->f", mat[:, 0, 1:], y)).real
+    return red * (ndir / nu)
+
+
+# --------------------------------------------------------------------------------------------
+# pooled bins, cutoff grid
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class _Grid:
+    """Pooled bins and the cutoff grid shared by every fit of one series."""
+
+    start: np.ndarray        # (G,) first periodogram bin of each pooled group
+    count: np.ndarray        # (G,) bins per group
+    x: np.ndarray            # (G,) mean of x = (sin(pi f dt)/(pi dt))^2 over the group
+    logf: np.ndarray         # (G,) log of the group's mean frequency (nuisance regressor)
+    freq: np.ndarray         # (G,) mean frequency of the group
+    edges: np.ndarray        # (K+1,) group indices of the cutoffs, edges[0] the smallest
+    df: float
+
+
+def _make_grid(nb: int, dt: float, df: float) -> _Grid:
+    j = np.arange(nb)
+    starts = list(range(min(SINGLE_BINS, nb)))
+    s = len(starts)
+    while s < nb:
+        w = max(1, int(POOL_WIDTH * s))
+        starts.append(s)
+        s += w
+    start = np.asarray(starts)
+    count = np.diff(np.append(start, nb))
+    f = j * df
+    xb = (np.sin(np.pi * f * dt) / (np.pi * dt)) ** 2
+    xg = np.add.reduceat(xb, start) / count
+    fg = np.add.reduceat(f, start) / count
+    # cutoffs: geometric in bins from MIN_CUT_BINS, snapped to group starts
+    cuts = [MIN_CUT_BINS]
+    while cuts[-1] * CUT_RATIO < nb:
+        cuts.append(max(cuts[-1] + 3, int(round(cuts[-1] * CUT_RATIO))))
+    cuts = [c for c in cuts if c < nb] + [nb]
+    gidx = np.unique(np.searchsorted(start, cuts, side="left"))
+    gidx = gidx[gidx > 0]
+    if gidx[-1] != start.size:
+        gidx = np.append(gidx, start.size)
+    logf = np.log(np.maximum(fg, 0.5 * df))
+    return _Grid(start=start, count=count, x=xg, logf=logf, freq=fg, edges=gidx, df=df)
+
+
+def _pool(values: np.ndarray, dof: np.ndarray, grid: _Grid) -> tuple[np.ndarray, np.ndarray]:
+    """dof-weighted group means and summed dof."""
+    ng = np.add.reduceat(dof, grid.start)
+    return np.add.reduceat(values * dof, grid.start) / ng, ng
+
+
+# --------------------------------------------------------------------------------------------
+# fits: Gamma (auto-spectra) and Gaussian (cross-spectra)
+# --------------------------------------------------------------------------------------------
+
+def _vander(u: np.ndarray, p: int) -> np.ndarray:
+    return u[:, None] ** np.arange(p)[None, :]
+
+
+def _fit_gamma(family: str, u: np.ndarray, y: np.ndarray, n: np.ndarray, p: int,
+               start: Optional[np.ndarray] = None) -> Optional[tuple[np.ndarray, float, float]]:
+    """ML fit of one model to pooled Gamma data (mean y, dof n).
+
+    Returns (coefficients, NLL, var of log S(0)) or None when it does not converge.
+    log S(0) is a_0 (log family) or -log c_0 (inverse family); its variance is the (0, 0)
+    element of the inverse observed Hessian (times 1/c_0^2 for the inverse family).
+    """
+    z = _vander(u, p)
+    h = 0.5 * n
+
+    def nll_of(c: np.ndarray) -> float:
+        eta = z @ c
+        if family == "log":
+            return float(np.sum(h * (eta + y * np.exp(-eta))))
+        if np.any(eta <= 0):
+            return np.inf
+        return float(np.sum(h * (-np.log(eta) + y * eta)))
+
+    if start is None:
+        m = float(np.sum(h * y) / np.sum(h))
+        c = np.zeros(p)
+        c[0] = np.log(m) if family == "log" else 1.0 / m
+    else:
+        c = np.zeros(p)
+        c[:start.size] = start
+    val = nll_of(c)
+    for _ in range(100):
+        eta = z @ c
+        if family == "log":
+            e = y * np.exp(-eta)
+            g = z.T @ (h * (1.0 - e))
+            hw = h * e
+        else:
+            g = z.T @ (h * (y - 1.0 / eta))
+            hw = h / eta ** 2
+        hess = (z * hw[:, None]).T @ z
+        try:
+            step = np.linalg.solve(hess, g)
+        except np.linalg.LinAlgError:
+            return None
+        t = 1.0
+        while True:
+            trial = c - t * step
+            tv = nll_of(trial)
+            if tv <= val + 1e-12 * abs(val):
+                break
+            t *= 0.5
+            if t < 1e-10:
+                break
+        if t < 1e-10:
+            break
+        dec = val - tv
+        c, val = trial, tv
+        if dec < 1e-10 * max(1.0, abs(val)) and np.max(np.abs(t * step)) < 1e-9 * (1 + np.max(np.abs(c))):
+            break
+    eta = z @ c
+    if family == "log":
+        hw = h * y * np.exp(-eta)
+    else:
+        if np.any(eta <= 0):
+            return None
+        hw = h / eta ** 2
+    hess = (z * hw[:, None]).T @ z
+    try:
+        cov = np.linalg.inv(hess)
+    except np.linalg.LinAlgError:
+        return None
+    var0 = float(cov[0, 0]) if family == "log" else float(cov[0, 0]) / c[0] ** 2
+    if not (np.isfinite(var0) and var0 > 0 and np.isfinite(val)):
+        return None
+    return c, val, var0
+
+
+def _gamma_nuisance(logf: np.ndarray, y: np.ndarray, n: np.ndarray) -> float:
+    """Minimum NLL of log S = alpha + beta log f in one block (2 parameters)."""
+    lf = logf - logf.mean()
+    out = _fit_gamma("log", lf / max(np.ptp(lf), 1e-300), y, n, 2 if lf.size > 1 else 1)
+    if out is None:
+        m = float(np.sum(n * y) / np.sum(n))
+        return float(np.sum(0.5 * n * (np.log(m) + y / m)))
+    return out[1]
+
+
+def _gauss_nll(resid: np.ndarray, w: np.ndarray) -> float:
+    return 0.5 * float(np.sum(w * resid ** 2))
+
+
+def _fit_gauss(u: np.ndarray, y: np.ndarray, w: np.ndarray, p: int
+               ) -> Optional[tuple[np.ndarray, float, float]]:
+    """Weighted least squares S = sum_m beta_m u^m (Gaussian likelihood, known variances 1/w).
+
+    Returns (beta, NLL, var beta_0)."""
+    z = _vander(u, p)
+    a = (z * w[:, None]).T @ z
+    try:
+        cov = np.linalg.inv(a)
+    except np.linalg.LinAlgError:
+        return None
+    beta = cov @ (z.T @ (w * y))
+    return beta, _gauss_nll(y - z @ beta, w), float(cov[0, 0])
+
+
+def _gauss_nuisance(logf: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    lf = logf - logf.mean()
+    out = _fit_gauss(lf / max(np.ptp(lf), 1e-300), y, w, 2 if lf.size > 1 else 1)
+    return _gauss_nll(y - np.average(y, weights=w), w) if out is None else out[1]
+
+
+# --------------------------------------------------------------------------------------------
+# model set, AIC weights
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class SpectrumFit:
+    """Zero-frequency value of one spectrum from the AIC-weighted set of likelihood fits.
+
+    value, error: S(0)/2 and its standard error (units of the spectrum).  For auto-spectra the
+    average is taken on log S(0) (``log_value``, ``log_error``) and value = exp(mean)/2.
+    models: one row per fitted model: (family index, order p, cutoff index, f_c, AIC, weight,
+    v = log S(0) (auto) or S(0) (cross), var v).  best: row index of the AIC minimum.
+    frequencies, data: pooled frequencies and pooled periodogram (units of S, i.e. 2x the
+    transport units) up to the highest cutoff; fit: the best model's S on those frequencies
+    (NaN above its cutoff); fc_best: its cutoff; fc_mean: the Akaike-weighted mean cutoff.
+    """
+
+    value: float
+    error: float
+    log_value: float
+    log_error: float
+    kind: str
+    models: np.ndarray
+    best: int
+    frequencies: np.ndarray
+    data: np.ndarray
+    fit: np.ndarray
+    fc_best: float
+    fc_mean: float
+    ndf: float
+    families: tuple = FAMILIES
+
+
+def _average(vals: np.ndarray, vars_: np.ndarray, aic: np.ndarray) -> tuple[float, float, np.ndarray]:
+    w = np.exp(-0.5 * (aic - aic.min()))
+    w /= w.sum()
+    mean = float(np.dot(w, vals))
+    var = float(np.dot(w, vars_ + (vals - mean) ** 2))
+    return mean, var, w
+
+
+def _run_models(grid: _Grid, fit_one, nuisance, max_order: int) -> tuple[np.ndarray, list]:
+    """Fit every (family, p, cutoff); rows (family, p, icut, fc, AIC, v, var) and coefficients."""
+    edges = grid.edges
+    nblk = edges.size
+    # nuisance NLL of each block [edges[i], edges[i+1])
+    blk = np.array([nuisance(edges[i], edges[i + 1]) for i in range(nblk - 1)] + [0.0])
+    tail = np.cumsum(blk[::-1])[::-1]          # tail[i] = sum of blocks i .. end
+    rows, coefs = [], []
+    for fam_i, fit in enumerate(fit_one):
+        for ic, g_hi in enumerate(edges):
+            bins = int(grid.start[g_hi - 1] + grid.count[g_hi - 1])
+            xc = grid.x[g_hi - 1]
+            u = grid.x[:g_hi] / xc
+            prev = None
+            for p in range(1, max_order + 1):
+                if bins < BINS_PER_COEF * p:
+                    break
+                out = fit(u, g_hi, p, prev)
+                if out is None:
+                    continue
+                c, nll, var0, v0 = out
+                prev = c
+                nb_blocks = nblk - 1 - ic
+                k_par = p + 2 * nb_blocks
+                aic = 2.0 * (nll + tail[ic]) + 2.0 * k_par
+                fc = float(grid.start[g_hi - 1] + grid.count[g_hi - 1] - 1) * grid.df
+                rows.append((fam_i, p, ic, fc, aic, v0, var0))
+                coefs.append((c, xc))
+    if not rows:
+        raise ValueError("no model could be fitted to the spectrum: the series is too short or "
+                         "the spectrum is not positive")
+    return np.array(rows, dtype=float), coefs
+
+
+def _finish(kind: str, grid: _Grid, rows: np.ndarray, coefs: list, data_pooled: np.ndarray,
+            ndf: float, families: tuple) -> SpectrumFit:
+    mean, var, w = _average(rows[:, 5], rows[:, 6], rows[:, 4])
+    best = int(np.argmin(rows[:, 4]))
+    fam, p, ic = int(rows[best, 0]), int(rows[best, 1]), int(rows[best, 2])
+    c, xc = coefs[best]
+    g_hi = int(grid.edges[ic])
+    fitc = np.full(grid.x.size, np.nan)
+    z = _vander(grid.x[:g_hi] / xc, p) @ c
+    if kind == "cross":
+        fitc[:g_hi] = z
+    elif families[fam] == "log":
+        fitc[:g_hi] = np.exp(z)
+    else:
+        fitc[:g_hi] = 1.0 / z
+    table = np.column_stack([rows[:, :5], w, rows[:, 5:]])
+    if kind == "cross":
+        value, error = 0.5 * mean, 0.5 * np.sqrt(var)
+        lv, le = np.nan, np.nan
+    else:
+        value, error = 0.5 * np.exp(mean), 0.5 * np.exp(mean) * np.sqrt(var)
+        lv, le = mean + np.log(0.5), np.sqrt(var)
+    return SpectrumFit(value=float(value), error=float(error), log_value=float(lv),
+                       log_error=float(le), kind=kind, models=table, best=best,
+                       frequencies=grid.freq, data=data_pooled, fit=fitc,
+                       fc_best=float(rows[best, 3]), fc_mean=float(np.dot(w, rows[:, 3])),
+                       ndf=float(ndf), families=families)
+
+
+def fit_spectrum(periodogram: np.ndarray, dof: np.ndarray, dt: float, df: float,
+                 max_order: int = MAX_ORDER, families: Sequence[str] = FAMILIES,
+                 _grid: Optional[_Grid] = None) -> SpectrumFit:
+    """Zero-frequency value S(0)/2 of an auto-spectrum from its periodogram by maximum likelihood.
+
+    periodogram: (nb,) unbiased periodogram (reduced or plain) at f_j = j df, f_0 = 0;
+    dof: (nb,) chi-square dof of each bin (:func:`bin_dof`); dt: sampling interval (enters
+    x = (sin(pi f dt)/(pi dt))^2).  Models, cutoffs and weights as in the module docstring.
+    """
+    y = np.asarray(periodogram, dtype=float)
+    if not np.all(y > 0):
+        raise ValueError("the periodogram is not positive at every frequency: the mass fluxes "
+                         "are linearly dependent (drop one species) or a flux is identically zero")
+    grid = _make_grid(y.size, dt, df) if _grid is None else _grid
+    yp, npool = _pool(y, np.asarray(dof, dtype=float), grid)
+    fams = tuple(families)
+
+    def make(fam: str):
+        def fit(u, g_hi, p, prev):
+            out = _fit_gamma(fam, u, yp[:g_hi], npool[:g_hi], p, prev)
+            if out is None:
+                return None
+            c, nll, var0 = out
+            v0 = c[0] if fam == "log" else -np.log(c[0])
+            return c, nll, var0, float(v0)
+        return fit
+
+    def nuis(a, b):
+        return _gamma_nuisance(grid.logf[a:b], yp[a:b], npool[a:b])
+
+    rows, coefs = _run_models(grid, [make(f) for f in fams], nuis, max_order)
+    return _finish("auto", grid, rows, coefs, yp, float(np.max(dof)), fams)
+
+
+def fit_cross_spectrum(cross: np.ndarray, auto_a: np.ndarray, auto_b: np.ndarray,
+                       dof: np.ndarray, ndir: int, dt: float, df: float,
+                       max_order: int = MAX_ORDER, _grid: Optional[_Grid] = None) -> SpectrumFit:
+    """Zero-frequency value S_ab(0)/2 of a cross-spectrum (real part) by weighted least squares.
+
+    cross: (nb,) complex I_ab; auto_a, auto_b: (nb,) I_aa, I_bb (direction averages over
+    ``ndir`` directions); dof: (nb,) 2 l (complex bins) or l (real bins).  Var Re I_ab =
+    (S_aa S_bb + S_ab^2)/n_j; the numerator is estimated by l/(l+1) (I_aa I_bb + |I_ab|^2)
+    (unbiased for complex Wishart bins) averaged over the neighbouring pooled groups,
+    excluding the group itself.
+    """
+    grid = _make_grid(np.asarray(cross).size, dt, df) if _grid is None else _grid
+    dof = np.asarray(dof, dtype=float)
+    yr = np.asarray(cross).real
+    yp, npool = _pool(yr, dof, grid)
+    q = (np.asarray(auto_a) * np.asarray(auto_b) + np.abs(cross) ** 2) * (ndir / (ndir + 1.0))
+    qsum = np.add.reduceat(q, grid.start)
+    cnt = grid.count.astype(float)
+    h = 16
+    cq, cc = np.concatenate([[0.0], np.cumsum(qsum)]), np.concatenate([[0.0], np.cumsum(cnt)])
+    g = np.arange(grid.start.size)
+    lo, hi = np.maximum(g - h, 0), np.minimum(g + h + 1, g.size)
+    num = cq[hi] - cq[lo] - qsum
+    den = cc[hi] - cc[lo] - cnt
+    var_num = num / den
+    w = npool / var_num
+
+    def fit(u, g_hi, p, prev):
+        out = _fit_gauss(u, yp[:g_hi], w[:g_hi], p)
+        if out is None:
+            return None
+        beta, nll, var0 = out
+        return beta, nll, var0, float(beta[0])
+
+    def nuis(a, b):
+        return _gauss_nuisance(grid.logf[a:b], yp[a:b], w[a:b])
+
+    rows, coefs = _run_models(grid, [fit], nuis, max_order)
+    return _finish("cross", grid, rows, coefs, yp, float(np.max(dof)), ("linear",))
+
+
+# --------------------------------------------------------------------------------------------
+# driver
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class LikelihoodResult:
+    """Result of :func:`likelihood_analysis` (transport values S(0)/2, flux^2 x time of dt).
+
+    kappa, kappa_error: reduced spectrum 1/(S^-1)_00 at f = 0 over 2, gauge invariant.
+    L, L_error: (k, k) Onsager matrix (diagonal: plain auto-spectra; off-diagonal: cross-
+    spectra), symmetric.  reduced: the :class:`SpectrumFit` of kappa; diagonal, cross: fits
+    of the L elements (dicts keyed by (a, b)).  ndf: dof of the reduced periodogram inside
+    the band, 2 (l - k + 1).  n_samples, dt.
+    """
+
+    kappa: float
+    kappa_error: float
+    L: np.ndarray
+    L_error: np.ndarray
+    reduced: SpectrumFit
+    fits: dict = field(default_factory=dict)
+    ndf: int = 0
+    n_samples: int = 0
+    dt: float = 0.0
+
+
+def _check(x: np.ndarray, dt: float) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim == 2:
+        x = x[:, None, :]
+    if x.ndim != 3:
+        raise ValueError(f"fluxes must have shape (N, k, 3) (samples, channels, directions), "
+                         f"got {np.shape(x)}")
+    n, k, ndir = x.shape
+    if not (np.isfinite(dt) and dt > 0):
+        raise ValueError(f"time between samples must be positive, got dt={dt}")
+    if ndir < k:
+        raise ValueError(f"{k} fluxes need at least {k} equivalent directions (got {ndir}): "
+                         "drop a mass flux")
+    if n < MIN_SAMPLES:
+        raise ValueError(f"the likelihood estimator needs at least {MIN_SAMPLES} samples, got {n}: "
+                         "analyse a longer run")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("fluxes contain NaN or inf: remove the bad rows")
+    return x
+
+
+def likelihood_analysis(fluxes: np.ndarray, dt: float, matrix: bool = True,
+                        max_order: int = MAX_ORDER) -> LikelihoodResult:
+    """kappa = 1/(S^-1)_00(0)/2 and the Onsager matrix S(0)/2 by likelihood fits of spectra.
+
+    fluxes: (N, k, l), channel 0 the energy flux, 1..k-1 independent mass fluxes, l >= k
+    equivalent directions; dt: time between samples.  matrix: also fit every element of the
+    Onsager matrix (else only kappa and L00).
+    """
+    x = _check(fluxes, dt)
+    n, k, ndir = x.shape
+    freq, mat, last_real = low_frequency_periodogram(x, dt)
+    df = 1.0 / (n * dt)
+    grid = _make_grid(freq.size, dt, df)
+    nu = ndir - k + 1
+    red = reduced_from_matrix(mat, ndir)
+    rfit = fit_spectrum(red, bin_dof(freq.size, nu, last_real), dt, df, max_order, _grid=grid)
+    L = np.full((k, k), np.nan)
+    E = np.full((k, k), np.nan)
+    fits: dict = {}
+    dof_plain = bin_dof(freq.size, ndir, last_real)
+    pairs = [(a, b) for a in range(k) for b in range(a, k)] if matrix else [(0, 0)]
+    for a, b in pairs:
+        if a == b:
+            f = fit_spectrum(mat[:, a, a].real, dof_plain, dt, df, max_order, _grid=grid)
+        else:
+            f = fit_cross_spectrum(mat[:, a, b], mat[:, a, a].real, mat[:, b, b].real,
+                                   dof_plain, ndir, dt, df, max_order, _grid=grid)
+        fits[(a, b)] = f
+        L[a, b] = L[b, a] = f.value
+        E[a, b] = E[b, a] = f.error
+    return LikelihoodResult(kappa=rfit.value, kappa_error=rfit.error, L=L, L_error=E,
+                            reduced=rfit, fits=fits, ndf=2 * nu, n_samples=n, dt=float(dt))
