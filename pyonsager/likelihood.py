@@ -788,3 +788,114 @@ def likelihood_analysis(fluxes: np.ndarray, dt: float, matrix: bool = True,
         E[a, b] = E[b, a] = f.error
     return LikelihoodResult(kappa=rfit.value, kappa_error=rfit.error, L=L, L_error=E,
                             reduced=rfit, fits=fits, ndf=2 * nu, n_samples=n, dt=float(dt))
+
+
+# --------------------------------------------------------------------------------------------
+# plot and the hook into pyonsager.analysis
+# --------------------------------------------------------------------------------------------
+
+def plot_likelihood(arrays: dict, path: str, kappa=None, unit: str = "W m$^{-1}$ K$^{-1}$") -> str:
+    """PNG of the pooled reduced periodogram, the best likelihood fit and the cutoffs.
+
+    arrays: ``lk_frequencies`` (Hz), ``lk_reduced_periodogram`` and ``lk_fit`` (units of kappa,
+    i.e. S/2), ``lk_cutoff_best`` and ``lk_cutoff_mean`` (Hz).  Uses a bare
+    matplotlib Figure on an Agg canvas (no pyplot state).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    f = np.asarray(arrays["lk_frequencies"]) * 1e-12
+    y = np.asarray(arrays["lk_reduced_periodogram"])
+    fit = np.asarray(arrays["lk_fit"])
+    fig = Figure(figsize=(6.4, 4.2))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    fc = float(arrays["lk_cutoff_best"]) * 1e-12
+    fmax = min(f[-1], 3.0 * fc) if fc > 0 else f[-1]
+    show = f <= fmax
+    ax.plot(f[show], y[show], ".", ms=2, color="0.55",
+            label="reduced periodogram 1/(S$^{-1}$)$_{00}$ (pooled bins)")
+    ok = show & np.isfinite(fit)
+    ax.plot(f[ok], fit[ok], color="tab:blue", lw=1.6, label="best likelihood fit")
+    if kappa is not None:
+        ax.errorbar([0], [kappa.value], yerr=[kappa.error], fmt="o", color="tab:red",
+                    label=f"kappa = {kappa.value:.3g} +/- {kappa.error:.2g}")
+    ax.axvline(fc, color="k", ls="--", lw=0.8, label=f"best cutoff {fc:.3g} THz")
+    fm = float(arrays["lk_cutoff_mean"]) * 1e-12
+    ax.axvline(fm, color="k", ls=":", lw=0.8, label=f"Akaike-mean cutoff {fm:.3g} THz")
+    ax.set_xlabel("frequency (THz)")
+    ax.set_ylabel(f"spectrum ({unit})")
+    ax.set_yscale("log")
+    ax.set_xlim(0, fmax)
+    ax.legend(fontsize=8, loc="best")
+    ax.set_title("Likelihood spectral estimator")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def apply_likelihood(res, arrays: Sequence[np.ndarray], names: Sequence[str],
+                     selected: Sequence[int], metadata) -> None:
+    """Replace the Green-Kubo numbers of an OnsagerResult by the likelihood estimates.
+
+    res: the result of :func:`pyonsager.analysis.analyze_correlations` (species selection,
+    gauge report and warnings are kept); arrays: the (N, 3) channel arrays in ``names``
+    order; selected: channel indices of J0 and the independent mass fluxes (energy first);
+    metadata: the series' FluxMetadata.  kappa, L00, L01/L11 (or the onsager_matrix),
+    kappa_k/kappa_p/kappa_kp and delta become likelihood values with their errors, in SI:
+    L_ij = f_i f_j / (V k_B T^2) x S_ij(0)/2 (flux factors f from pyonsager.units).
+    """
+    from . import units as U
+    from .result import Quantity
+
+    md = metadata
+    kinds = ["energy" if n.startswith("energy_flux") else
+             "mass" if n.startswith("mass_flux") else "charge" for n in names]
+    fac = U.channel_factors(md.units, kinds, md.mass_flux_unit)
+    pref = U.onsager_prefactor(md.units, md.volume, md.temperature, 1.0)   # per time unit
+    sel = list(selected)
+    x = np.stack([np.asarray(arrays[i], dtype=np.float64) for i in sel], axis=1)
+    r = likelihood_analysis(x, md.dt)
+    del x
+    scale = pref * np.outer(fac[sel], fac[sel])
+    L, E = r.L * scale, r.L_error * scale
+    kscale = pref * fac[sel[0]] ** 2
+    gk_kappa = res.kappa.to_dict()
+    gk_params = res.estimator.get("parameters", {})
+    ku = U.SI_UNITS["kappa"]
+    res.kappa = Quantity(r.kappa * kscale, r.kappa_error * kscale, ku)
+    res.L00 = Quantity(float(L[0, 0]), float(E[0, 0]), ku)
+    om = res.onsager_matrix
+    om["values"] = [[float(v) for v in row] for row in L]
+    om["errors"] = [[float(v) for v in row] for row in E]
+    if len(sel) == 2:
+        res.L01 = Quantity(float(L[0, 1]), float(E[0, 1]), res.L01.unit if res.L01 else "")
+        res.L11 = Quantity(float(L[1, 1]), float(E[1, 1]), res.L11.unit if res.L11 else "")
+    if "energy_flux_kinetic" in names and "energy_flux_potential" in names:
+        ik, ip = names.index("energy_flux_kinetic"), names.index("energy_flux_potential")
+        d = likelihood_analysis(np.stack([arrays[ik], arrays[ip]], axis=1), md.dt)
+        s = pref * fac[ik] * fac[ip]
+        res.kappa_k = Quantity(float(d.L[0, 0] * s), float(d.L_error[0, 0] * s), ku)
+        res.kappa_p = Quantity(float(d.L[1, 1] * s), float(d.L_error[1, 1] * s), ku)
+        res.kappa_kp = Quantity(float(d.L[0, 1] * s), float(d.L_error[0, 1] * s), ku)
+    k, l00 = res.kappa.value, res.L00.value
+    res.delta = Quantity((l00 - k) / k, float(np.hypot(res.L00.error / k,
+                                                       l00 * res.kappa.error / k ** 2)), "")
+    fit = r.reduced
+    res.estimator = {"name": "likelihood", "parameters": {
+        "cutoff_best_THz": fit.fc_best * 1e-12 / U.time(md.units),
+        "cutoff_mean_THz": fit.fc_mean * 1e-12 / U.time(md.units),
+        "models": int(fit.models.shape[0]), "ndf": int(r.ndf),
+        "rule": "maximum likelihood fits of the reduced periodogram (chi^2 with "
+                f"{r.ndf} dof) over cutoffs and model orders, Akaike-weighted "
+                "(pyonsager.likelihood, docs/likelihood.md)",
+        "error": "inverse observed Fisher information of each model + spread between models "
+                 "(Akaike weights); delta error neglects the kappa-L00 correlation",
+        "off_diagonal": "likelihood fits of the auto-spectra (diagonal) and weighted least "
+                        "squares of the real cross-spectra (off-diagonal), same cutoffs",
+        "green_kubo": {"kappa": gk_kappa, **gk_params}}}
+    tu = U.time(md.units)
+    res.arrays.update({
+        "lk_frequencies": fit.frequencies / tu, "lk_reduced_periodogram": 0.5 * fit.data * kscale,
+        "lk_fit": 0.5 * fit.fit * kscale, "lk_cutoff_best": np.array(fit.fc_best / tu),
+        "lk_cutoff_mean": np.array(fit.fc_mean / tu), "lk_models": fit.models})
