@@ -426,8 +426,9 @@ def analyze_series(series: FluxSeries, estimator: str = "green-kubo", *,
     always computed (they select the independent species and give L0a, Lab); with
     estimator="cepstral", kappa and L00 come from :func:`pyonsager.cepstral.cepstral_analysis`.
     """
-    if estimator not in ("green-kubo", "cepstral"):
-        raise ValueError(f"unknown estimator {estimator!r}: use 'green-kubo' or 'cepstral'")
+    if estimator not in ("green-kubo", "cepstral", "likelihood"):
+        raise ValueError(f"unknown estimator {estimator!r}: use 'green-kubo', 'cepstral' or "
+                         "'likelihood'")
     md = series.metadata
     md.validate()
     names = series.channel_names()
@@ -464,6 +465,9 @@ def analyze_series(series: FluxSeries, estimator: str = "green-kubo", *,
                                    site_energy_source=source)
     if estimator == "cepstral":
         _apply_cepstral(res, arrays, gk.selected, md, fstar, pstar)
+    elif estimator == "likelihood":
+        from .likelihood import apply_likelihood
+        apply_likelihood(res, arrays, names, gk.selected, md)
     return res
 
 
