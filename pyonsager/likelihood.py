@@ -77,18 +77,11 @@ BINS_PER_COEF = 3
 #: smallest number of samples accepted
 MIN_SAMPLES = 64
 FAMILIES = ("inverse", "log")
-#: (numerator, denominator) degrees of the rational family (two Lorentzians: (1, 2))
-RATIONAL_ORDERS = ((1, 1), (1, 2), (1, 3), (2, 2), (2, 3))
-#: narrowest feature of a rational model: its zeros and poles (in x) lie farther than
-#: x(RESOLVED_BINS df) from x = 0, so it cannot fit a spike of the lowest few noisy bins
-RESOLVED_BINS = 4.0
-#: pooled groups per nuisance block (one free level each) above a cutoff
-NUISANCE_GROUPS = int(__import__("os").environ.get("LK_NG", 8))
-NUISANCE_MODE = __import__("os").environ.get("LK_NM", "octave")
-NUISANCE_NPAR = 2 if NUISANCE_MODE == "octave" else 1
-GUARD = float(__import__("os").environ.get("LK_GUARD", 1))
-#: screening of cutoffs (Lepski): |v_c - v_c'| <= LEPSKI_Z sqrt(var_c' - var_c) for all c' < c
-LEPSKI_Z = float(__import__("os").environ.get("LK_Z", 3.0))
+#: frequency ratio of the nuisance blocks above a cutoff (log-linear, 2 parameters each)
+NUISANCE_RATIO = 2.0
+NUISANCE_NPAR = 2
+#: resonance guard: the band ends where the smoothed spectrum rises by this factor
+GUARD_RISE = 2.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,13 +189,9 @@ def _make_grid(nb: int, dt: float, df: float) -> _Grid:
     if gidx[-1] != start.size:
         gidx = np.append(gidx, start.size)
     logf = np.log(np.maximum(fg, 0.5 * df))
-    if NUISANCE_MODE == "octave":
-        be = MIN_CUT_BINS * 2.0 ** np.arange(1, 80)
-        be = np.unique(np.searchsorted(start, be[be < nb].astype(int), side="left"))
-        be = np.unique(np.append(be[be > 0], start.size))
-    else:
-        be = np.unique(np.append(np.arange(NUISANCE_GROUPS, start.size, NUISANCE_GROUPS),
-                                 start.size))
+    be = MIN_CUT_BINS * NUISANCE_RATIO ** np.arange(1, 80)
+    be = np.unique(np.searchsorted(start, be[be < nb].astype(int), side="left"))
+    be = np.unique(np.append(be[be > 0], start.size))
     return _Grid(start=start, count=count, x=xg, logf=logf, freq=fg, edges=gidx, blocks=be,
                  df=df)
 
@@ -296,8 +285,9 @@ def _fit_gamma(family: str, u: np.ndarray, y: np.ndarray, n: np.ndarray, p: int,
 
 
 def _gamma_nuisance(logf: np.ndarray, y: np.ndarray, n: np.ndarray) -> float:
-    """Minimum NLL of a constant S in one block (1 parameter, MLE = dof-weighted mean)."""
-    if NUISANCE_MODE == "octave" and logf.size > 1:
+    """Minimum NLL of log S = alpha + beta log f in one block (2 parameters; a single group:
+    the constant MLE, the dof-weighted mean)."""
+    if logf.size > 1:
         lf = logf - logf.mean()
         out = _fit_gamma("log", lf / max(np.ptp(lf), 1e-300), y, n, 2)
         if out is not None:
@@ -326,7 +316,12 @@ def _fit_gauss(u: np.ndarray, y: np.ndarray, w: np.ndarray, p: int
 
 
 def _gauss_nuisance(logf: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
-    """Minimum NLL of a constant S_ab in one block (weighted mean)."""
+    """Minimum NLL of S_ab = alpha + beta log f in one block (weighted least squares)."""
+    if logf.size > 1:
+        lf = logf - logf.mean()
+        out = _fit_gauss(lf / max(np.ptp(lf), 1e-300), y, w, 2)
+        if out is not None:
+            return out[1]
     return _gauss_nll(y - np.average(y, weights=w), w)
 
 
@@ -372,7 +367,7 @@ def _average(vals: np.ndarray, vars_: np.ndarray, aic: np.ndarray) -> tuple[floa
 
 
 def _resonance_guard(yp: np.ndarray, npool: np.ndarray, grid: _Grid,
-                     rise: float = np.log(2.0), z: float = 2.0, half: int = 8) -> int:
+                     rise: float = np.log(GUARD_RISE), z: float = 2.0, half: int = 8) -> int:
     """Top of the analysed band: the first pooled group where the smoothed log-spectrum rises
     *significantly* (z standard errors on both sides) by more than ``rise`` above its minimum
     at lower frequencies: the onset of a resonance (e.g. an optical peak), which the
@@ -396,7 +391,7 @@ def _resonance_guard(yp: np.ndarray, npool: np.ndarray, grid: _Grid,
     up = sm - z * se
     first = int(grid.edges[0])
     hit = np.nonzero(up[first + 1:] > low[first:-1] + rise)[0]
-    if hit.size == 0 or not GUARD:
+    if hit.size == 0:
         return yp.size
     return int(first + 1 + hit[0])
 
@@ -405,7 +400,7 @@ def _nuisance_blocks(grid: _Grid, g_lo: int, g_max: int) -> list[tuple[int, int]
     """Nuisance blocks covering [g_lo, g_max)."""
     inner = grid.blocks[(grid.blocks > g_lo) & (grid.blocks < g_max)]
     e = np.concatenate([[g_lo], inner, [g_max]])
-    if e.size >= 3 and e[1] - e[0] < NUISANCE_GROUPS // 2:
+    if e.size >= 3 and e[1] - e[0] < 4:
         e = np.delete(e, 1)                    # a sliver below the next edge joins that block
     return [(int(a), int(b)) for a, b in zip(e[:-1], e[1:])]
 
@@ -456,95 +451,11 @@ def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance
     return np.array(rows, dtype=float), coefs
 
 
-def _fit_rational(u: np.ndarray, y: np.ndarray, n: np.ndarray, q: int, r: int,
-                  start: np.ndarray) -> Optional[tuple[np.ndarray, float, float]]:
-    """ML fit of S = exp(a_0) (1 + sum_{i<=q} a_i u^i) / (1 + sum_{i<=r} b_i u^i).
-
-    Fisher-scoring steps (expected information, positive definite) with step halving that
-    keeps numerator and denominator positive on the band; the variance of log S(0) = a_0 from
-    the observed information.  Returns (theta, NLL, var a_0) or None.
-    """
-    h = 0.5 * n
-    zq = u[:, None] ** np.arange(1, q + 1)[None, :]
-    zr = u[:, None] ** np.arange(1, r + 1)[None, :]
-
-    def parts(t):
-        num = 1.0 + zq @ t[1:1 + q]
-        den = 1.0 + zr @ t[1 + q:]
-        return num, den
-
-    def nll_of(t):
-        num, den = parts(t)
-        if np.any(num <= 0) or np.any(den <= 0):
-            return np.inf
-        eta = t[0] + np.log(num) - np.log(den)
-        return float(np.sum(h * (eta + y * np.exp(-eta))))
-
-    t = start.astype(float).copy()
-    val = nll_of(t)
-    if not np.isfinite(val):
-        return None
-    for _ in range(200):
-        num, den = parts(t)
-        eta = t[0] + np.log(num) - np.log(den)
-        jac = np.column_stack([np.ones_like(u), zq / num[:, None], -zr / den[:, None]])
-        e = y * np.exp(-eta)
-        g = jac.T @ (h * (1.0 - e))
-        fis = (jac * h[:, None]).T @ jac
-        try:
-            step = np.linalg.solve(fis, g)
-        except np.linalg.LinAlgError:
-            return None
-        s = 1.0
-        while s > 1e-10:
-            trial = t - s * step
-            tv = nll_of(trial)
-            if tv <= val:
-                break
-            s *= 0.5
-        if s <= 1e-10:
-            break
-        dec = val - tv
-        t, val = trial, tv
-        if dec < 1e-11 * max(1.0, abs(val)):
-            break
-    num, den = parts(t)
-    eta = t[0] + np.log(num) - np.log(den)
-    e = y * np.exp(-eta)
-    jac = np.column_stack([np.ones_like(u), zq / num[:, None], -zr / den[:, None]])
-    obs = (jac * (h * e)[:, None]).T @ jac
-    # second derivatives of eta: -z z^T/num^2 in the numerator block, +z z^T/den^2 in the
-    # denominator block, weighted by the score factor (1 - y/S)
-    wq = h * (1.0 - e) / num ** 2
-    wr = h * (1.0 - e) / den ** 2
-    obs[1:1 + q, 1:1 + q] -= (zq * wq[:, None]).T @ zq
-    obs[1 + q:, 1 + q:] += (zr * wr[:, None]).T @ zr
-    try:
-        cov = np.linalg.inv(obs)
-    except np.linalg.LinAlgError:
-        return None
-    var0 = float(cov[0, 0])
-    if not (np.isfinite(var0) and var0 > 0) or np.any(np.linalg.eigvalsh(0.5 * (obs + obs.T)) <= 0):
-        return None
-    return t, val, var0
-
-
-def _resolved(theta: np.ndarray, q: int, u_min: float) -> bool:
-    """True when every zero and pole of a rational model lies at |u| >= u_min."""
-    for c in (theta[1:1 + q], theta[1 + q:]):
-        if c.size and np.any(np.abs(np.roots(np.concatenate([c[::-1], [1.0]]))) < u_min):
-            return False
-    return True
-
-
 def _auto_specs(max_order: int, families: Sequence[str]) -> list[tuple[str, list]]:
-    out = []
     for fam in families:
-        if fam == "rational":
-            out.append((fam, [(1, q, r) for q, r in RATIONAL_ORDERS]))
-        else:
-            out.append((fam, [(p,) for p in range(1, max_order + 1)]))
-    return out
+        if fam not in FAMILIES:
+            raise ValueError(f"unknown model family {fam!r}: use {FAMILIES}")
+    return [(fam, [(p,) for p in range(1, max_order + 1)]) for fam in families]
 
 
 def _eval_model(fam: str, spec: tuple, c: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -553,53 +464,13 @@ def _eval_model(fam: str, spec: tuple, c: np.ndarray, u: np.ndarray) -> np.ndarr
         return _vander(u, spec[0]) @ c
     if fam == "log":
         return np.exp(_vander(u, spec[0]) @ c)
-    if fam == "inverse":
-        return 1.0 / (_vander(u, spec[0]) @ c)
-    _, q, r = spec
-    num = 1.0 + (u[:, None] ** np.arange(1, q + 1)) @ c[1:1 + q]
-    den = 1.0 + (u[:, None] ** np.arange(1, r + 1)) @ c[1 + q:]
-    return np.exp(c[0]) * num / den
-
-
-def _screen_cutoffs(rows: np.ndarray, z: float = LEPSKI_Z) -> tuple[int, np.ndarray]:
-    """Largest cutoff index such that it and every smaller one pass Lepski's test.
-
-    Per cutoff c: v_c, var_c = the Akaike average over the models at that cutoff (AIC
-    differences at one cutoff do not involve the nuisance blocks).  Cutoff c passes when
-    |v_c - v_c'| <= z sqrt(max(var_c' - var_c, var_c' / 4)) for every smaller c' (the
-    difference of two estimates of the same number from nested bands has variance
-    ~ var_c' - var_c; the floor keeps nearly equal variances from rejecting on round-off).
-    A wider band that disagrees with the narrower, less biased ones beyond their noise is
-    biased: it and all wider ones are dropped.  Returns (largest admissible cutoff index,
-    per-cutoff table (ic, v, var)).
-    """
-    ics = np.unique(rows[:, 2]).astype(int)
-    per = []
-    for ic in ics:
-        sel = rows[:, 2] == ic
-        m, v, _ = _average(rows[sel, 5], rows[sel, 6], rows[sel, 4])
-        per.append((ic, m, v))
-    per = np.array(per)
-    ok = int(per[0, 0])
-    for i in range(1, per.shape[0]):
-        d = np.abs(per[i, 1] - per[:i, 1])
-        lim = z * np.sqrt(np.maximum(per[:i, 2] - per[i, 2], 0.25 * per[:i, 2]))
-        if np.any(d > lim):
-            break
-        ok = int(per[i, 0])
-    return ok, per
+    return 1.0 / (_vander(u, spec[0]) @ c)
 
 
 def _finish(kind: str, grid: _Grid, rows: np.ndarray, coefs: list, data_pooled: np.ndarray,
             ndf: float, families: tuple) -> SpectrumFit:
-    ic_max, _ = _screen_cutoffs(rows)
-    keep = rows[:, 2] <= ic_max
-    aic = np.where(keep, rows[:, 4], np.inf)
-    mean, var, w = _average(rows[keep, 5], rows[keep, 6], rows[keep, 4])
-    w = np.zeros(rows.shape[0])
-    w[keep] = np.exp(-0.5 * (rows[keep, 4] - rows[keep, 4].min()))
-    w /= w.sum()
-    best = int(np.argmin(aic))
+    mean, var, w = _average(rows[:, 5], rows[:, 6], rows[:, 4])
+    best = int(np.argmin(rows[:, 4]))
     ic = int(rows[best, 2])
     fam, spec, c, xc = coefs[best]
     g_hi = int(grid.edges[ic])
@@ -638,26 +509,12 @@ def fit_spectrum(periodogram: np.ndarray, dof: np.ndarray, dt: float, df: float,
 
     def fit(fam, spec, u, g_hi, done):
         yy, nn = yp[:g_hi], npool[:g_hi]
-        if fam == "rational":
-            _, q, r = spec
-            base = done.get(("inverse", (r + 1,)))
-            if base is None:
-                return None
-            start = np.concatenate([[-np.log(base[0])], np.zeros(q), base[1:] / base[0]])
-            out = _fit_rational(u, yy, nn, q, r, start)
-            if out is None or not _resolved(out[0], q, u_min(g_hi)):
-                return None
-            return out[0], out[1], out[2], float(out[0][0])
         prev = done.get((fam, (spec[0] - 1,)))
         out = _fit_gamma(fam, u, yy, nn, spec[0], prev)
         if out is None:
             return None
         c, nll, var0 = out
         return c, nll, var0, float(c[0] if fam == "log" else -np.log(c[0]))
-
-    def u_min(g_hi):
-        f = RESOLVED_BINS * df
-        return (np.sin(np.pi * f * dt) / (np.pi * dt)) ** 2 / grid.x[g_hi - 1]
 
     def nuis(a, b):
         return _gamma_nuisance(grid.logf[a:b], yp[a:b], npool[a:b])
@@ -886,13 +743,13 @@ def apply_likelihood(res, arrays: Sequence[np.ndarray], names: Sequence[str],
         "cutoff_best_THz": fit.fc_best * 1e-12 / U.time(md.units),
         "cutoff_mean_THz": fit.fc_mean * 1e-12 / U.time(md.units),
         "models": int(fit.models.shape[0]), "ndf": int(r.ndf),
-        "rule": "maximum likelihood fits of the reduced periodogram (chi^2 with "
+        "method": {"rule": "maximum likelihood fits of the reduced periodogram (chi^2 with "
                 f"{r.ndf} dof) over cutoffs and model orders, Akaike-weighted "
                 "(pyonsager.likelihood, docs/likelihood.md)",
         "error": "inverse observed Fisher information of each model + spread between models "
                  "(Akaike weights); delta error neglects the kappa-L00 correlation",
         "off_diagonal": "likelihood fits of the auto-spectra (diagonal) and weighted least "
-                        "squares of the real cross-spectra (off-diagonal), same cutoffs",
+                        "squares of the real cross-spectra (off-diagonal), same cutoffs"},
         "green_kubo": {"kappa": gk_kappa, **gk_params}}}
     tu = U.time(md.units)
     res.arrays.update({
