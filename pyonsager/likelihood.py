@@ -67,13 +67,13 @@ POOL_WIDTH = 0.005
 #: largest number of frequency bins read from a series (memory bound for 1e7+ samples)
 MAX_BINS = 1 << 21
 #: smallest cutoff, in periodogram bins
-MIN_CUT_BINS = 12
+MIN_CUT_BINS = 24
 #: ratio between consecutive cutoffs (the nuisance blocks)
 CUT_RATIO = 2.0 ** 0.25
 #: highest polynomial order (number of coefficients) of each family
 MAX_ORDER = 6
 #: at least this many bins per model coefficient inside the fitted band
-BINS_PER_COEF = 3
+BINS_PER_COEF = 6
 #: smallest number of samples accepted
 MIN_SAMPLES = 64
 FAMILIES = ("inverse", "log")
@@ -82,6 +82,9 @@ NUISANCE_RATIO = 2.0
 NUISANCE_NPAR = 2
 #: resonance guard: the band ends where the smoothed spectrum rises by this factor
 GUARD_RISE = 2.0
+#: Onsager-matrix elements (not kappa): the band ends where the auto-spectrum has fallen by
+#: this factor below its low-frequency maximum
+FALL_DROP = 4.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,6 +359,7 @@ class SpectrumFit:
     fc_mean: float
     ndf: float
     families: tuple = FAMILIES
+    g_max: int = -1
 
 
 def _average(vals: np.ndarray, vars_: np.ndarray, aic: np.ndarray) -> tuple[float, float, np.ndarray]:
@@ -376,17 +380,7 @@ def _resonance_guard(yp: np.ndarray, npool: np.ndarray, grid: _Grid,
     Smoothing: mean of the bias-corrected log y over +-``half`` neighbouring groups; the
     standard error from the trigamma variance of each group's log-Gamma.
     """
-    from scipy.special import digamma, polygamma
-    a = 0.5 * npool
-    ly = np.log(yp) - (digamma(a) - np.log(a))
-    v = polygamma(1, a)
-    c1 = np.concatenate([[0.0], np.cumsum(ly)])
-    c2 = np.concatenate([[0.0], np.cumsum(v)])
-    g = np.arange(yp.size)
-    lo, hi = np.maximum(g - half, 0), np.minimum(g + half + 1, yp.size)
-    cnt = hi - lo
-    sm = (c1[hi] - c1[lo]) / cnt
-    se = np.sqrt(c2[hi] - c2[lo]) / cnt
+    sm, se = _smoothed_log(yp, npool, half)
     low = np.minimum.accumulate(sm + z * se)
     up = sm - z * se
     first = int(grid.edges[0])
@@ -394,6 +388,35 @@ def _resonance_guard(yp: np.ndarray, npool: np.ndarray, grid: _Grid,
     if hit.size == 0:
         return yp.size
     return int(first + 1 + hit[0])
+
+
+def _fall_guard(yp: np.ndarray, npool: np.ndarray, grid: _Grid, drop: float = np.log(FALL_DROP),
+                z: float = 2.0, half: int = 8) -> int:
+    """First pooled group where the smoothed log-spectrum lies significantly (z standard
+    errors on both sides) more than ``drop`` below its maximum at lower frequencies; the
+    whole band when it never falls that far.  Used for the Onsager-matrix elements, whose
+    auto-spectra may have structure near f = 0 (a small bump of two Lorentzians of opposite
+    sign) that a fit of the whole band would smooth over.
+    """
+    sm, se = _smoothed_log(yp, npool, half)
+    high = np.maximum.accumulate(sm - z * se)
+    first = int(grid.edges[0])
+    hit = np.nonzero(sm[first + 1:] + z * se[first + 1:] < high[first:-1] - drop)[0]
+    return yp.size if hit.size == 0 else int(first + 1 + hit[0])
+
+
+def _smoothed_log(yp: np.ndarray, npool: np.ndarray, half: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bias-corrected log of the pooled periodogram averaged over +-half groups, and its
+    standard error (trigamma variance of each group's log-Gamma)."""
+    from scipy.special import digamma, polygamma
+    a = 0.5 * npool
+    ly = np.log(yp) - (digamma(a) - np.log(a))
+    c1 = np.concatenate([[0.0], np.cumsum(ly)])
+    c2 = np.concatenate([[0.0], np.cumsum(polygamma(1, a))])
+    g = np.arange(yp.size)
+    lo, hi = np.maximum(g - half, 0), np.minimum(g + half + 1, yp.size)
+    cnt = hi - lo
+    return (c1[hi] - c1[lo]) / cnt, np.sqrt(c2[hi] - c2[lo]) / cnt
 
 
 def _nuisance_blocks(grid: _Grid, g_lo: int, g_max: int) -> list[tuple[int, int]]:
@@ -492,7 +515,7 @@ def _finish(kind: str, grid: _Grid, rows: np.ndarray, coefs: list, data_pooled: 
 
 def fit_spectrum(periodogram: np.ndarray, dof: np.ndarray, dt: float, df: float,
                  max_order: int = MAX_ORDER, families: Sequence[str] = FAMILIES,
-                 _grid: Optional[_Grid] = None) -> SpectrumFit:
+                 fall_guard: bool = False, _grid: Optional[_Grid] = None) -> SpectrumFit:
     """Zero-frequency value S(0)/2 of an auto-spectrum from its periodogram by maximum likelihood.
 
     periodogram: (nb,) unbiased periodogram (reduced or plain) at f_j = j df, f_0 = 0;
@@ -520,13 +543,18 @@ def fit_spectrum(periodogram: np.ndarray, dof: np.ndarray, dt: float, df: float,
         return _gamma_nuisance(grid.logf[a:b], yp[a:b], npool[a:b])
 
     g_max = _resonance_guard(yp, npool, grid)
+    if fall_guard:
+        g_max = min(g_max, _fall_guard(yp, npool, grid))
     rows, coefs = _run_models(grid, _auto_specs(max_order, fams), fit, nuis, g_max)
-    return _finish("auto", grid, rows, coefs, yp, float(np.max(dof)), fams)
+    out = _finish("auto", grid, rows, coefs, yp, float(np.max(dof)), fams)
+    out.g_max = g_max
+    return out
 
 
 def fit_cross_spectrum(cross: np.ndarray, auto_a: np.ndarray, auto_b: np.ndarray,
                        dof: np.ndarray, ndir: int, dt: float, df: float,
-                       max_order: int = MAX_ORDER, _grid: Optional[_Grid] = None) -> SpectrumFit:
+                       max_order: int = MAX_ORDER, g_max: Optional[int] = None,
+                       _grid: Optional[_Grid] = None) -> SpectrumFit:
     """Zero-frequency value S_ab(0)/2 of a cross-spectrum (real part) by weighted least squares.
 
     cross: (nb,) complex I_ab; auto_a, auto_b: (nb,) I_aa, I_bb (direction averages over
@@ -562,7 +590,7 @@ def fit_cross_spectrum(cross: np.ndarray, auto_a: np.ndarray, auto_b: np.ndarray
         return _gauss_nuisance(grid.logf[a:b], yp[a:b], w[a:b])
 
     rows, coefs = _run_models(grid, [("linear", [(p,) for p in range(1, max_order + 1)])],
-                              fit, nuis)
+                              fit, nuis, g_max)
     return _finish("cross", grid, rows, coefs, yp, float(np.max(dof)), ("linear",))
 
 
@@ -633,13 +661,16 @@ def likelihood_analysis(fluxes: np.ndarray, dt: float, matrix: bool = True,
     E = np.full((k, k), np.nan)
     fits: dict = {}
     dof_plain = bin_dof(freq.size, ndir, last_real)
-    pairs = [(a, b) for a in range(k) for b in range(a, k)] if matrix else [(0, 0)]
-    for a, b in pairs:
+    pairs = ([(a, a) for a in range(k)] + [(a, b) for a in range(k) for b in range(a + 1, k)]
+             if matrix else [(0, 0)])
+    for a, b in pairs:          # diagonal first: the cross fits use their bands
         if a == b:
-            f = fit_spectrum(mat[:, a, a].real, dof_plain, dt, df, max_order, _grid=grid)
+            f = fit_spectrum(mat[:, a, a].real, dof_plain, dt, df, max_order,
+                             fall_guard=True, _grid=grid)
         else:
+            top = min(fits[(a, a)].g_max, fits[(b, b)].g_max)
             f = fit_cross_spectrum(mat[:, a, b], mat[:, a, a].real, mat[:, b, b].real,
-                                   dof_plain, ndir, dt, df, max_order, _grid=grid)
+                                   dof_plain, ndir, dt, df, max_order, g_max=top, _grid=grid)
         fits[(a, b)] = f
         L[a, b] = L[b, a] = f.value
         E[a, b] = E[b, a] = f.error

@@ -71,7 +71,9 @@ def test_optical_peak_unbiased():
 def test_exact_spectrum_gives_exact_value():
     """Fed the exact reduced spectrum of the sampled OU process (noise-free 'periodogram',
     huge dof), the estimator returns S_red(0)/2 = kappa: 1/S_red is affine in sin^2(pi f dt),
-    which the inverse family with two coefficients represents exactly."""
+    which the inverse family with two coefficients represents exactly.  The tolerance is the
+    pooling approximation (bins above 256 are pooled in 0.5 % groups, the model evaluated at
+    the group's mean x)."""
     n = 4096
     f = np.arange(n // 2 + 1) / (n * LOR.dt)
     s = LOR.reduced_spectrum(f)
@@ -80,7 +82,7 @@ def test_exact_spectrum_gives_exact_value():
     coef = np.polyfit(u, inv, 1)
     assert np.max(np.abs(np.polyval(coef, u) - inv)) < 1e-10 * np.max(inv)
     fit = lk.fit_spectrum(s, np.full(s.size, 1e12), LOR.dt, f[1])
-    assert fit.value == pytest.approx(LOR.kappa(), rel=1e-7)
+    assert fit.value == pytest.approx(LOR.kappa(), rel=1e-5)
 
 
 def _three_species(seed: int = 4, n: int = 8192) -> np.ndarray:
