@@ -24,11 +24,17 @@ Green-Kubo prefactor.
       Lorentzian);
     - ``log``: log S = sum_{m<p} a_m u^m.
   Both NLLs are convex in their coefficients (Newton, step halving keeps 1/S > 0).
-* Cutoffs f_c on a geometric grid (ratio ``CUT_RATIO``).  So that models with different f_c
-  are compared on the *same* data (all bins up to the top of the grid), each block of the
-  grid above f_c is described by a nuisance model log S = alpha + beta log f fitted by
-  maximum likelihood in that block alone (2 parameters per block).  Every (family, p, f_c) is
-  then one model of the same bins, AIC = 2 NLL + 2 (p + 2 n_blocks).
+* Cutoffs f_c on a geometric grid (ratio ``CUT_RATIO`` = 2^(1/4), at least ``MIN_CUT_BINS``
+  bins, at least ``BINS_PER_COEF`` bins per coefficient).  So that models with different f_c
+  are compared on the *same* data (all bins up to the top of the band), the band above f_c
+  is described by nuisance models log S = alpha + beta log f, fitted by maximum likelihood
+  in octave blocks (2 parameters per block).  Every (family, p, f_c) is then one model of
+  the same bins, AIC = 2 NLL + 2 (p + 2 n_blocks).
+* Top of the band: the Nyquist frequency (or the last bin read), unless the smoothed
+  spectrum rises by a factor ``GUARD_RISE`` above its minimum at lower frequencies (a
+  resonance such as an optical peak, :func:`_resonance_guard`): the band then ends there.
+  For the Onsager-matrix elements (not kappa) it also ends where the auto-spectrum has
+  fallen by ``FALL_DROP`` (:func:`_fall_guard`).  Both read only the spectrum being fitted.
 * Estimate: Akaike weights w_m = exp(-(AIC_m - AIC_min)/2) over all models (Burnham &
   Anderson 2002 sec. 4.2); log S(0) = sum_m w_m v_m; its variance
   sum_m w_m [var_m + (v_m - mean)^2] (the unconditional variance: statistics of each model
@@ -38,8 +44,9 @@ Green-Kubo prefactor.
   periodogram I_aa (n = 2l).  Off-diagonal ones L_ab from the real cross-periodogram, whose
   mean is S_ab (real for fluxes of equal time parity) and whose variance is
   (S_aa S_bb + S_ab^2)/n_j: a weighted least-squares (Gaussian likelihood) fit of the same
-  models in linear form (S_ab = sum beta_m u^m), same cutoffs, nuisance blocks and AIC
-  weights; the weights are estimated from the neighbouring bins only (leave-own-bin-out), so
+  models in linear form (S_ab = sum beta_m u^m), same cutoffs, nuisance blocks (WLS of
+  alpha + beta log f) and AIC weights, band top the lower of the two auto-spectra's; the
+  weights are estimated from the neighbouring bins only (leave-own-bin-out), so
   they are independent of the bin they weight and the fit stays unbiased.
 
 Long series: bins above ``MAX_BINS`` are not used, and bins above ``SINGLE_BINS`` are pooled
