@@ -195,3 +195,17 @@ def test_analyze_estimator_likelihood(tmp_path):
     assert res.L01 is not None and res.L11 is not None
     paths = res.write(str(tmp_path))
     assert any(p.endswith("likelihood_fit.png") for p in paths)
+
+
+def test_cli_accepts_estimator_likelihood():
+    from pyonsager.cli import analysis_options, build_parser
+    args = build_parser().parse_args(["analyze", "fluxes.onsager", "--estimator", "likelihood"])
+    assert analysis_options(args)["estimator"] == "likelihood"
+
+
+def test_unknown_estimator_names_the_choices():
+    import pyonsager
+    x = LOR.series(4000, 2)
+    with pytest.raises(ValueError, match="'likelihood'"):
+        pyonsager.analyze(energy_flux=x[:, 0], mass_flux=[x[:, 1]], dt=LOR.dt, temperature=500.0,
+                          volume=1000.0, units="metal", estimator="maximum")
