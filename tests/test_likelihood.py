@@ -209,3 +209,23 @@ def test_unknown_estimator_names_the_choices():
     with pytest.raises(ValueError, match="'likelihood'"):
         pyonsager.analyze(energy_flux=x[:, 0], mass_flux=[x[:, 1]], dt=LOR.dt, temperature=500.0,
                           volume=1000.0, units="metal", estimator="maximum")
+
+
+def test_cramer_rao_of_harness_matches_two_parameter_lorentzian():
+    """The harness' reduced-spectrum Cramer-Rao bound (7 generating parameters, numerical
+    derivatives, pseudo-inverse) equals the closed-form bound of the two-parameter family
+    S_red = 1/(alpha - beta cos w) that those parameters span (w = 2 pi f dt)."""
+    n = 10_000
+    f = np.arange(n // 2 + 1) / (n * LOR.dt)
+    w = 2 * np.pi * f * LOR.dt
+    inv = 1.0 / LOR.reduced_spectrum(f)
+    beta, alpha = np.polyfit(-np.cos(w), inv, 1)
+    s = 1.0 / (alpha - beta * np.cos(w))
+    half_dof = np.full(f.size, 2.0)                    # n_j / 2 = l - k + 1 = 2 inside
+    half_dof[[0, -1]] = 1.0                            # real bins
+    g = np.stack([-s, s * np.cos(w)])                  # d log S / d(alpha, beta)
+    fisher = (g * half_dof) @ g.T
+    grad = np.array([-1.0, 1.0]) / (2.0 * (alpha - beta) ** 2)   # kappa = 1/(2(alpha-beta))
+    bound = np.sqrt(grad @ np.linalg.solve(fisher, grad))
+    assert LOR.cramer_rao(n, reduced=True) == pytest.approx(bound, rel=1e-4)
+    assert LOR.cramer_rao(n) < bound                   # the full model knows more
