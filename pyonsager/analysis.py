@@ -526,8 +526,9 @@ def analyze_series(series: FluxSeries, estimator: str = "green-kubo", *,
     number needed (``too_few="warn"``: a warning instead).  single_component: see
     :func:`analyze`.
     """
-    if estimator not in ("green-kubo", "cepstral"):
-        raise ValueError(f"unknown estimator {estimator!r}: use 'green-kubo' or 'cepstral'")
+    if estimator not in ("green-kubo", "cepstral", "likelihood"):
+        raise ValueError(f"unknown estimator {estimator!r}: use 'green-kubo', 'cepstral' or "
+                         "'likelihood'")
     md = series.metadata
     md.validate()
     names = series.channel_names()
@@ -568,6 +569,10 @@ def analyze_series(series: FluxSeries, estimator: str = "green-kubo", *,
         raise TooFewSamples(better or str(exc), automatic_lag=True) from None
     if estimator == "cepstral":
         _apply_cepstral(res, arrays, gk.selected, md, fstar, pstar)
+    elif estimator == "likelihood":
+        from pyonsager.likelihood import apply_likelihood
+
+        apply_likelihood(res, arrays, names, gk.selected, md)
     return res
 
 

@@ -54,7 +54,8 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
                         "mass fluxes (e.g. compute vcm), L01/L11 are reported in the columns' "
                         "unit; 'mass': extensive mass fluxes in the unit system (metal: "
                         "amu A/ps); any other text names the columns' unit (e.g. A/ps)")
-    p.add_argument("--estimator", choices=("green-kubo", "cepstral"), default="green-kubo")
+    p.add_argument("--estimator", choices=("green-kubo", "cepstral", "likelihood"),
+                   default="green-kubo")
     p.add_argument("--fstar", type=float, metavar="THZ",
                    help="cepstral low-pass frequency f* in THz (default: automatic)")
     p.add_argument("--max-lag", type=float, metavar="TIME",

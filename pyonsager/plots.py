@@ -206,6 +206,9 @@ def write_plots(result: Any, out_dir: str) -> list[str]:
     if all(k in arrays for k in ("frequencies", "reduced_periodogram", "cepstral_fit")):
         jobs.append(("spectrum.png", lambda p: plot_spectrum(
             arrays, p, kappa, params.get("fstar"), params.get("pstar"))))
+    if "lk_fit" in arrays:
+        from .likelihood import plot_likelihood
+        jobs.append(("likelihood_fit.png", lambda p: plot_likelihood(arrays, p, kappa)))
     written = []
     for name, job in jobs:
         try:

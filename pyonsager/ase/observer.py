@@ -453,7 +453,7 @@ def attach(dyn: Any, every: int = 1, max_lag: float = 1.0,
     file: flux file (``.onsager`` format, units metal); default ``OUT/fluxes.onsager`` with
         OUT = ``out`` or the current directory.
     batch: samples per correlator update, file flush and MSD point.
-    estimator: default estimator of :meth:`Session.finish` ("green-kubo" or "cepstral").
+    estimator: default estimator of :meth:`Session.finish` ("green-kubo", "cepstral" or "likelihood").
     msd: track per-species MSD (diffusion coefficients, mobile species).
     overwrite: allow a flux file / output directory that holds a finished run's results
         (onsager.yaml); without it that is a FileExistsError, before anything is written.

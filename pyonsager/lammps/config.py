@@ -14,7 +14,7 @@ import yaml
 
 #: thermostat styles for equilibration -> LAMMPS fix (all are removed before production)
 THERMOSTATS = ("csvr", "langevin", "berendsen", "nose-hoover")
-ESTIMATORS = ("green-kubo", "cepstral")
+ESTIMATORS = ("green-kubo", "cepstral", "likelihood")
 #: how the NVE production energy is chosen after equilibration (docs/config.md)
 TEMPERATURE_CONTROLS = ("energy", "none")
 

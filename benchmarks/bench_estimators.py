@@ -1,0 +1,189 @@
+"""Efficiency and speed of the kappa estimators (Green-Kubo, cepstral, likelihood).
+
+efficiency: for each spectral shape of tests/spectral_models.py and each N, ``--seeds`` exact
+    synthetic series (2 currents x 3 directions); for every estimator the bias (in units of
+    its mean stated error), RMS error / Cramer-Rao bound of the true model (full multivariate
+    Whittle bound; the bound of the reduced spectrum alone is printed too), and the mean and
+    spread of z = (estimate - exact)/stated error.  Per-seed results go to a JSON file so that
+    runs can be split and merged (``--json``).
+
+    PYTHONPATH=.:tests python benchmarks/bench_estimators.py efficiency --n 10000 100000 \
+        --seeds 40 --json eff.json
+
+speed: 1e7 samples x 2 fluxes x 3 directions (the OU test matrix), the likelihood estimator
+    and the cepstral one, each in a fresh process (input loaded from .npy), wall time of the
+    analysis and peak RSS of the process (incl. the 458 MB input).
+
+    PYTHONPATH=.:tests python benchmarks/bench_estimators.py speed
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+sys.path.insert(0, os.path.join(HERE, ".."))
+
+from spectral_models import MODELS  # noqa: E402
+
+T, V = 500.0, 1000.0          # K, A^3: any values; results are converted back to flux^2 x time
+
+
+def estimate(name: str, x: np.ndarray, dt: float) -> tuple[float, float]:
+    """(kappa, error) in flux^2 x time of dt, from one estimator."""
+    if name == "likelihood":
+        from pyonsager.likelihood import likelihood_analysis
+        r = likelihood_analysis(x, dt, matrix=False)
+        return r.kappa, r.kappa_error
+    if name == "cepstral":
+        from pyonsager.cepstral import cepstral_analysis
+        r = cepstral_analysis(x, dt)
+        return r.kappa, r.kappa_error
+    if name == "green-kubo":
+        from pyonsager import units as U
+        from pyonsager.analysis import analyze
+        pref = U.energy_flux("metal") ** 2 * U.onsager_prefactor("metal", V, T, 1.0)
+        res = analyze(energy_flux=x[:, 0, :], mass_flux=[x[:, 1, :]], species=["A"],
+                      mobile=["A"], dt=dt, temperature=T, volume=V, units="metal",
+                      estimator="green-kubo")
+        return res.kappa.value / pref, res.kappa.error / pref
+    raise ValueError(name)
+
+
+def efficiency(args: argparse.Namespace) -> None:
+    store: dict = {}
+    if args.json and os.path.exists(args.json):
+        with open(args.json) as fh:
+            store = json.load(fh)
+    for mname in args.models:
+        model = MODELS[mname]
+        for n in args.n:
+            key = f"{mname}/{n}"
+            entry = store.setdefault(key, {"kappa": model.kappa(), "runs": {}})
+            if "crb" not in entry:
+                entry["crb"] = model.cramer_rao(n)
+                entry["crb_reduced"] = model.cramer_rao(n, reduced=True)
+            for seed in range(args.seed0, args.seed0 + args.seeds):
+                x = None
+                for est in args.estimators:
+                    runs = entry["runs"].setdefault(est, {})
+                    if str(seed) in runs:
+                        continue
+                    if x is None:
+                        x = model.series(n, 10_000 + seed)
+                    t0 = time.perf_counter()
+                    k, e = estimate(est, x, model.dt)
+                    runs[str(seed)] = [k, e, time.perf_counter() - t0]
+                if args.json:
+                    with open(args.json, "w") as fh:
+                        json.dump(store, fh)
+    report(store)
+
+
+def summary(entry: dict, est: str) -> dict:
+    runs = np.array(list(entry["runs"][est].values()))
+    k, e = runs[:, 0], runs[:, 1]
+    exact = entry["kappa"]
+    z = (k - exact) / e
+    rms = float(np.sqrt(np.mean((k - exact) ** 2)))
+    return dict(seeds=k.size, bias_over_sigma=float((k.mean() - exact) / e.mean()),
+                rms_over_crb=rms / entry["crb"], rms_over_crb_reduced=rms / entry["crb_reduced"],
+                sigma_over_crb=float(e.mean()) / entry["crb"], z_mean=float(z.mean()),
+                z_spread=float(z.std(ddof=1)), seconds=float(runs[:, 2].mean()))
+
+
+def report(store: dict) -> None:
+    print("| shape | N | estimator | seeds | bias/sigma | RMS/CRB | RMS/CRB(reduced) | "
+          "sigma/CRB | z mean | z spread | s/run |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for key, entry in store.items():
+        shape, n = key.split("/")
+        for est in ("green-kubo", "cepstral", "likelihood"):
+            if est not in entry["runs"] or not entry["runs"][est]:
+                continue
+            s = summary(entry, est)
+            print(f"| {shape} | {int(n):.0e} | {est} | {s['seeds']} | {s['bias_over_sigma']:+.2f} | "
+                  f"{s['rms_over_crb']:.2f} | {s['rms_over_crb_reduced']:.2f} | "
+                  f"{s['sigma_over_crb']:.2f} | {s['z_mean']:+.2f} | {s['z_spread']:.2f} | "
+                  f"{s['seconds']:.2f} |")
+
+
+# ------------------------------------------------------------------------------- speed
+
+_MAKE = r"""
+import sys
+import numpy as np
+from ou import ou_series
+A = np.array([[1.0, 0.2], [0.2, 0.5]])
+B = np.array([[1.0, 0.0], [0.7, 0.5]])
+np.save(sys.argv[1], ou_series(A, B, 0.1, int(sys.argv[2]), 42))
+"""
+
+_CHILD = r"""
+import sys, time
+import numpy as np
+x = np.load(sys.argv[2])
+t0 = time.perf_counter()
+if sys.argv[1] == "likelihood":
+    from pyonsager.likelihood import likelihood_analysis
+    r = likelihood_analysis(x, 0.1)
+    out = (r.kappa, r.kappa_error)
+else:
+    from pyonsager.cepstral import cepstral_analysis
+    r = cepstral_analysis(x, 0.1)
+    out = (r.kappa, r.kappa_error)
+wall = time.perf_counter() - t0
+# VmHWM: peak resident set of this process image (ru_maxrss would carry the parent's peak
+# across fork + exec)
+rss = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")][0] / 1024
+print(f"{wall:.3f} {rss:.0f} {out[0]:.5f} {out[1]:.5f}")
+"""
+
+
+def speed(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "x.npy")
+        env = dict(os.environ, PYTHONPATH=os.path.join(HERE, "..") + os.pathsep
+                   + os.path.join(HERE, "..", "tests") + os.pathsep
+                   + os.environ.get("PYTHONPATH", ""))
+        # the series is written by its own process: this one stays small
+        subprocess.run([sys.executable, "-c", _MAKE, path, str(args.samples)], env=env,
+                       check=True)
+        print(f"{args.samples:.0e} samples x 2 fluxes x 3 directions ({os.path.getsize(path) / 1e6:.0f} MB)")
+        print("| estimator | wall time (s) | peak RSS (MB) | kappa | error |")
+        print("|---|---|---|---|---|")
+        for est in args.estimators:
+            out = subprocess.run([sys.executable, "-c", _CHILD, est, path], env=env,
+                                 capture_output=True, text=True, check=True).stdout.split()
+            print(f"| {est} | {out[0]} | {out[1]} | {out[2]} | {out[3]} |")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("efficiency")
+    e.add_argument("--models", nargs="+", default=list(MODELS))
+    e.add_argument("--n", nargs="+", type=int, default=[10_000, 100_000])
+    e.add_argument("--seeds", type=int, default=30)
+    e.add_argument("--seed0", type=int, default=0)
+    e.add_argument("--estimators", nargs="+", default=["likelihood", "cepstral", "green-kubo"])
+    e.add_argument("--json", default=None)
+    e.set_defaults(func=efficiency)
+    s = sub.add_parser("speed")
+    s.add_argument("--samples", type=int, default=10_000_000)
+    s.add_argument("--estimators", nargs="+", default=["likelihood", "cepstral"])
+    s.set_defaults(func=speed)
+    args = p.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""Tests of the likelihood spectral estimator (pyonsager.likelihood).
+
+References are independent of the module: exact spectra and Onsager matrices of latent
+Ornstein-Uhlenbeck models (tests/spectral_models.py, closed-form AR(1) algebra), chi-square
+moments written by hand, and exact linear-algebra identities (gauge invariance).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from spectral_models import MODELS  # noqa: E402
+
+from pyonsager import likelihood as lk  # noqa: E402
+
+LOR = MODELS["lorentzian"]
+SEEDS = range(30)
+N_CAL = 20_000
+
+
+@pytest.fixture(scope="module")
+def lorentzian_runs():
+    return [lk.likelihood_analysis(LOR.series(N_CAL, 500 + s), LOR.dt) for s in SEEDS]
+
+
+def _z(values, errors, exact):
+    return (np.asarray(values) - exact) / np.asarray(errors)
+
+
+# ------------------------------------------------------------------ calibration (fixed seeds)
+
+def test_kappa_calibrated_on_lorentzian(lorentzian_runs):
+    """30 seeds of 2e4 samples: z-spread in [0.7, 1.4], mean z within 3/sqrt(30), and the RMS
+    error within 1.5x the Cramer-Rao bound of the true (7-parameter OU) model."""
+    exact = LOR.kappa()
+    k = np.array([r.kappa for r in lorentzian_runs])
+    z = _z(k, [r.kappa_error for r in lorentzian_runs], exact)
+    assert 0.7 <= z.std(ddof=1) <= 1.4, z.std(ddof=1)
+    assert abs(z.mean()) <= 3 / np.sqrt(len(z)), z.mean()
+    rms = np.sqrt(np.mean((k - exact) ** 2))
+    assert rms <= 1.5 * LOR.cramer_rao(N_CAL), (rms, LOR.cramer_rao(N_CAL))
+
+
+@pytest.mark.parametrize("a,b", [(0, 0), (1, 1), (0, 1)])
+def test_onsager_matrix_calibrated(lorentzian_runs, a, b):
+    """L00, L11 (auto-spectrum fits) and L01 (cross-spectrum fit) against the exact matrix."""
+    exact = LOR.onsager()[a, b]
+    z = _z([r.L[a, b] for r in lorentzian_runs], [r.L_error[a, b] for r in lorentzian_runs],
+           exact)
+    assert 0.6 <= z.std(ddof=1) <= 1.5, z.std(ddof=1)
+    assert abs(z.mean()) <= 3.5 / np.sqrt(len(z)), z.mean()
+
+
+def test_optical_peak_unbiased():
+    """A damped oscillation (optical peak, 35x S(0)) above the low-frequency decay."""
+    m = MODELS["optical"]
+    runs = [lk.likelihood_analysis(m.series(20_000, 900 + s), m.dt, matrix=False)
+            for s in range(16)]
+    z = _z([r.kappa for r in runs], [r.kappa_error for r in runs], m.kappa())
+    assert 0.6 <= z.std(ddof=1) <= 1.5, z.std(ddof=1)
+    assert abs(z.mean()) <= 3.5 / np.sqrt(len(z)), z.mean()
+    assert max(r.reduced.fc_best for r in runs) < 1.0            # the peak is at f = 1
+
+
+# ------------------------------------------------------------------ exact identities
+
+def test_exact_spectrum_gives_exact_value():
+    """Fed the exact reduced spectrum of the sampled OU process (noise-free 'periodogram',
+    huge dof), the estimator returns S_red(0)/2 = kappa: 1/S_red is affine in sin^2(pi f dt),
+    which the inverse family with two coefficients represents exactly.  The tolerance is the
+    pooling approximation (bins above 256 are pooled in 0.5 % groups, the model evaluated at
+    the group's mean x)."""
+    n = 4096
+    f = np.arange(n // 2 + 1) / (n * LOR.dt)
+    s = LOR.reduced_spectrum(f)
+    u = np.sin(np.pi * f * LOR.dt) ** 2
+    inv = 1.0 / s
+    coef = np.polyfit(u, inv, 1)
+    assert np.max(np.abs(np.polyval(coef, u) - inv)) < 1e-10 * np.max(inv)
+    fit = lk.fit_spectrum(s, np.full(s.size, 1e12), LOR.dt, f[1])
+    assert fit.value == pytest.approx(LOR.kappa(), rel=1e-5)
+
+
+def _three_species(seed: int = 4, n: int = 8192) -> np.ndarray:
+    """J0 and three mass fluxes summing to zero (momentum conservation), from a 3-flux OU."""
+    a3 = np.array([[1.0, 0.2, 0.1], [0.2, 0.6, 0.0], [0.1, 0.0, 0.8]])
+    b3 = np.array([[1.0, 0.0, 0.0], [0.6, 0.5, 0.0], [0.3, 0.2, 0.6]])
+    from ou import ou_series
+    x = ou_series(a3, b3, 0.1, n, seed)
+    j1, j2 = x[:, 1], x[:, 2]
+    return np.stack([x[:, 0], j1, j2, -(j1 + j2)], axis=1)
+
+
+def test_kappa_gauge_invariant():
+    x = _three_species()[:, :3]
+    ref = lk.likelihood_analysis(x, 0.1)
+    y = x.copy()
+    y[:, 0] += 37.0 * x[:, 1] - 12.5 * x[:, 2]         # site-energy shifts: J0 + sum a_s J_s
+    got = lk.likelihood_analysis(y, 0.1)
+    assert got.kappa == pytest.approx(ref.kappa, rel=1e-10, abs=0)
+    assert got.kappa_error == pytest.approx(ref.kappa_error, rel=1e-10, abs=0)
+    assert got.L[0, 0] > 10 * ref.L[0, 0]               # ... while L00 moves a lot
+
+
+def test_kappa_invariant_to_dropped_species_and_mass_flux_units():
+    x = _three_species()
+    ref = lk.likelihood_analysis(x[:, [0, 1, 2]], 0.1, matrix=False)
+    for cols in ([0, 1, 3], [0, 2, 3]):                 # drop species 3, 2 or 1
+        got = lk.likelihood_analysis(x[:, cols], 0.1, matrix=False)
+        assert got.kappa == pytest.approx(ref.kappa, rel=1e-10, abs=0)
+        assert got.kappa_error == pytest.approx(ref.kappa_error, rel=1e-10, abs=0)
+    y = x[:, [0, 1, 2]].copy()
+    y[:, 1] *= 1e-3                                     # e.g. a velocity instead of a mass flux
+    y[:, 2] *= 250.0
+    got = lk.likelihood_analysis(y, 0.1, matrix=False)
+    assert got.kappa == pytest.approx(ref.kappa, rel=1e-10, abs=0)
+
+
+# ------------------------------------------------------------------ chi-square dof rule
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_reduced_periodogram_chi2_dof(k):
+    """White Gaussian fluxes with covariance C (3 directions): S(f) = dt C, S_red = dt / (C^-1)_00.
+    y/S_red is chi^2_n / n with n = 2 (3 - k + 1) inside the band, n = 3 - k + 1 at f = 0 and
+    Nyquist: mean 1, variance 2/n (moments of chi^2 written by hand)."""
+    rng = np.random.default_rng(k)
+    c = np.array([[2.0, 0.8, 0.3], [0.8, 1.0, 0.2], [0.3, 0.2, 1.5]])[:k, :k]
+    chol = np.linalg.cholesky(c)
+    dt, n, reps = 0.5, 256, 300
+    s_red = dt / np.linalg.inv(c)[0, 0]
+    inner, ends = [], []
+    for _ in range(reps):
+        x = np.einsum("ij,njd->nid", chol, rng.standard_normal((n, k, 3)))
+        _, mat, last_real = lk.low_frequency_periodogram(x, dt)
+        r = lk.reduced_from_matrix(mat, 3) / s_red
+        assert last_real
+        inner.append(r[1:-1])
+        ends.extend([r[0], r[-1]])
+    inner, ends = np.concatenate(inner), np.asarray(ends)
+    nu = 3 - k + 1
+    for vals, dof in ((inner, 2 * nu), (ends, nu)):
+        se = np.sqrt(2.0 / dof / vals.size)
+        assert abs(vals.mean() - 1.0) < 4 * se
+        # variance of chi^2_n/n is 2/n; its sampling error ~ sqrt(var of (y-1)^2 / size)
+        var = vals.var(ddof=1)
+        m4 = 12.0 / dof ** 2 + 48.0 / dof ** 3          # 4th central moment of chi^2_n / n
+        assert abs(var - 2.0 / dof) < 4 * np.sqrt((m4 - (2.0 / dof) ** 2) / vals.size)
+    np.testing.assert_array_equal(lk.bin_dof(5, nu, True), [nu, 2 * nu, 2 * nu, 2 * nu, nu])
+
+
+# ------------------------------------------------------------------ bad input
+
+def test_too_few_samples_is_a_clear_error():
+    with pytest.raises(ValueError, match="at least 64 samples"):
+        lk.likelihood_analysis(np.zeros((10, 2, 3)) + 1.0, 0.1)
+
+
+def test_bad_input_errors():
+    x = LOR.series(2000, 1)
+    with pytest.raises(ValueError, match="NaN"):
+        bad = x.copy()
+        bad[5, 0, 0] = np.nan
+        lk.likelihood_analysis(bad, 0.1)
+    with pytest.raises(ValueError, match="dt"):
+        lk.likelihood_analysis(x, 0.0)
+    dep = np.stack([x[:, 0], x[:, 1], 2.0 * x[:, 1]], axis=1)
+    with pytest.raises(ValueError, match="linearly dependent"):
+        lk.likelihood_analysis(dep, 0.1)
+    with pytest.raises(ValueError, match="directions"):
+        lk.likelihood_analysis(np.repeat(x[:, :, :1], 1, axis=2), 0.1)
+
+
+# ------------------------------------------------------------------ analysis hook and plot
+
+def test_analyze_estimator_likelihood(tmp_path):
+    """pyonsager.analyze(..., estimator='likelihood'): the same kappa as the array function
+    times the Green-Kubo prefactor f0^2 / (V k_B T^2) (independently from pyonsager.units)."""
+    import pyonsager
+    from pyonsager import units as U
+    x = LOR.series(N_CAL, 77)
+    T, V = 500.0, 1000.0
+    res = pyonsager.analyze(energy_flux=x[:, 0], mass_flux=[x[:, 1]], species=["A"],
+                            mobile=["A"], dt=LOR.dt, temperature=T, volume=V, units="metal",
+                            estimator="likelihood")
+    raw = lk.likelihood_analysis(x, LOR.dt)
+    pref = U.energy_flux("metal") ** 2 * U.time("metal") / (V * 1e-30 * U.K_B * T ** 2)
+    assert res.estimator["name"] == "likelihood"
+    assert res.kappa.value == pytest.approx(raw.kappa * pref, rel=1e-12)
+    assert res.kappa.error == pytest.approx(raw.kappa_error * pref, rel=1e-12)
+    assert res.L00.value == pytest.approx(raw.L[0, 0] * pref, rel=1e-12)
+    assert res.L01 is not None and res.L11 is not None
+    paths = res.write(str(tmp_path))
+    assert any(p.endswith("likelihood_fit.png") for p in paths)
+
+
+def test_cli_accepts_estimator_likelihood():
+    from pyonsager.cli import analysis_options, build_parser
+    args = build_parser().parse_args(["analyze", "fluxes.onsager", "--estimator", "likelihood"])
+    assert analysis_options(args)["estimator"] == "likelihood"
+
+
+def test_unknown_estimator_names_the_choices():
+    import pyonsager
+    x = LOR.series(4000, 2)
+    with pytest.raises(ValueError, match="'likelihood'"):
+        pyonsager.analyze(energy_flux=x[:, 0], mass_flux=[x[:, 1]], dt=LOR.dt, temperature=500.0,
+                          volume=1000.0, units="metal", estimator="maximum")
+
+
+def test_cramer_rao_of_harness_matches_two_parameter_lorentzian():
+    """The harness' reduced-spectrum Cramer-Rao bound (7 generating parameters, numerical
+    derivatives, pseudo-inverse) equals the closed-form bound of the two-parameter family
+    S_red = 1/(alpha - beta cos w) that those parameters span (w = 2 pi f dt)."""
+    n = 10_000
+    f = np.arange(n // 2 + 1) / (n * LOR.dt)
+    w = 2 * np.pi * f * LOR.dt
+    inv = 1.0 / LOR.reduced_spectrum(f)
+    beta, alpha = np.polyfit(-np.cos(w), inv, 1)
+    s = 1.0 / (alpha - beta * np.cos(w))
+    half_dof = np.full(f.size, 2.0)                    # n_j / 2 = l - k + 1 = 2 inside
+    half_dof[[0, -1]] = 1.0                            # real bins
+    g = np.stack([-s, s * np.cos(w)])                  # d log S / d(alpha, beta)
+    fisher = (g * half_dof) @ g.T
+    grad = np.array([-1.0, 1.0]) / (2.0 * (alpha - beta) ** 2)   # kappa = 1/(2(alpha-beta))
+    bound = np.sqrt(grad @ np.linalg.solve(fisher, grad))
+    assert LOR.cramer_rao(n, reduced=True) == pytest.approx(bound, rel=1e-4)
+    assert LOR.cramer_rao(n) < bound                   # the full model knows more
