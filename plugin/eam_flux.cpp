@@ -13,10 +13,11 @@
 
    How c_i and c_j are obtained without PairEAM's private tables: Pair::single() returns
    fforce = -psip / r with psip = fp[i] f'_{j->i} + fp[j] f'_{i->j} + phi', linear in the two
-   embedding derivatives it reads from the fp array. Evaluated once with (fp[i], fp[j]) set to
-   (0, 2 F'_j) it gives -(2 F'_j f'_{i->j} + phi')/r = 2 c_i, and once with (2 F'_i, 0) it
-   gives 2 c_j; both scalings by 2 and 0 are exact in floating point, and fp is restored
-   bit for bit after each pair. This relies on single() reading F' only through fp, which
+   embedding derivatives it reads from the fp array. Evaluated with (fp[i], fp[j]) set to
+   (0, 2 F'_j) it gives -(2 F'_j f'_{i->j} + phi')/r = 2 c_i, with (2 F'_i, 0) it gives 2 c_j.
+   Only the combination q = c_i p_i + c_j p_j (p = d . v) is needed, and by linearity one call
+   with (fp[i], fp[j]) = (2 F'_i p_j, 2 F'_j p_i) / (p_i + p_j) gives q = (p_i + p_j) fforce / 2;
+   the two calls remain for p_i + p_j = 0. fp is restored bit for bit after each pair. This relies on single() reading F' only through fp, which
    tests/test_eam_exact.py checks against central differences of LAMMPS' per-atom energies.
 ------------------------------------------------------------------------- */
 
@@ -137,6 +138,18 @@ void LAMMPS_NS::onsager_eam_potential_flux(LAMMPS *lmp, int groupbit, double **v
       const double rsq = dx * dx + dy * dy + dz * dz;
       if (rsq >= cutsq[itype][jtype]) continue;
 
+      // projections of the two velocities on the pair axis (zero outside the group)
+      const double pi = ingroup_i ? dx * vi[0] + dy * vi[1] + dz * vi[2] : 0.0;
+      double pj = 0.0;
+      if (ingroup_j) {
+        const double *vj = vall[j];
+        pj = dx * vj[0] + dy * vj[1] + dz * vj[2];
+      }
+      const double psum = pi + pj;
+      if (pi == 0.0 && pj == 0.0) {
+        continue;
+      }
+
       if (leak < 0.0) {
         double f_actual, f_zero;
         pair->single(i, j, itype, jtype, rsq, 1.0, 1.0, f_actual);
@@ -166,39 +179,48 @@ void LAMMPS_NS::onsager_eam_potential_flux(LAMMPS *lmp, int groupbit, double **v
         share = embedding_share(pair, i, j, itype, jtype);
         have_share = true;
       }
+      // this pair adds q d to J_pot with q = (2 c_i pi + 2 c_j pj) / 2, where
+      // 2 c_i = -(2 F'_j f'_{i->j} + phi')/r and 2 c_j = -(2 F'_i f'_{j->i} + phi')/r
       const double fpj = fp[j];
-      double two_ci = 0.0, two_cj = 0.0;
-      fp[i] = 0.0;
-      fp[j] = 2.0 * fpj;
-      pair->single(i, j, itype, jtype, rsq, 1.0, 1.0, two_ci);
-      fp[i] = 2.0 * fpi;
-      fp[j] = 0.0;
-      pair->single(i, j, itype, jtype, rsq, 1.0, 1.0, two_cj);
+      double q;
+      if (psum != 0.0) {
+        // one call: q = psum/2 * fforce with fp[i] = 2 F'_i pj/psum, fp[j] = 2 F'_j pi/psum
+        // (psi' is linear in fp[i], fp[j]; rounding stays relative to the two terms of q)
+        double ff = 0.0;
+        fp[i] = 2.0 * fpi * pj / psum;
+        fp[j] = 2.0 * fpj * pi / psum;
+        pair->single(i, j, itype, jtype, rsq, 1.0, 1.0, ff);
+        q = 0.5 * psum * ff;
+      } else {
+        // pi = -pj: the one-call weights are undefined; both coefficients separately
+        double two_ci = 0.0, two_cj = 0.0;
+        fp[i] = 0.0;
+        fp[j] = 2.0 * fpj;
+        pair->single(i, j, itype, jtype, rsq, 1.0, 1.0, two_ci);
+        fp[i] = 2.0 * fpi;
+        fp[j] = 0.0;
+        pair->single(i, j, itype, jtype, rsq, 1.0, 1.0, two_cj);
+        q = 0.5 * (two_ci * pi + two_cj * pj);
+      }
       fp[i] = fpi;
       fp[j] = fpj;
       rho[i] = rhoi;
 
-      // remove the leaked share; with k unknown so far F_i(0) = F_i(rho_i) for every atom
-      // seen, and a share that is exactly zero (the usual F(0) = 0) needs no k
+      // remove the leaked share, which enters every fforce as + k A_i / r^2; with k still
+      // unknown F_i(0) = F_i(rho_i) for every atom seen, and a share that is exactly zero
+      // (the usual F(0) = 0) needs no k
       if (share != 0.0) {
         if (leak < 0.0)
           lmp->error->one(FLERR,
                           "Exact EAM heat flux: could not determine how pair style {} "
                           "single() mixes the embedding energy into its force",
                           lmp->force->pair_style);
-        two_ci -= leak * share / rsq;
-        two_cj -= leak * share / rsq;
+        q -= 0.5 * psum * leak * share / rsq;
       }
 
-      double s = 0.0;
-      if (ingroup_i) s += 0.5 * two_ci * (dx * vi[0] + dy * vi[1] + dz * vi[2]);
-      if (ingroup_j) {
-        const double *vj = vall[j];
-        s += 0.5 * two_cj * (dx * vj[0] + dy * vj[1] + dz * vj[2]);
-      }
-      jx += s * dx;
-      jy += s * dy;
-      jz += s * dz;
+      jx += q * dx;
+      jy += q * dy;
+      jz += q * dz;
     }
   }
   jpot[0] += jx;
