@@ -147,7 +147,7 @@ def report(path: str, nblocks: int) -> None:
     dt = float(data["dt"])
     print(f"{path}: {n} samples, {n * dt:.0f} ps, <T> = {data['temp'].mean():.1f} K, "
           f"V = {float(data['volume']):.1f} A^3")
-    max_lag = 10.0
+    max_lag = 2.0
     rc, rx = analyze_pair(data, slice(None), None, max_lag)
     print(f"centroid virial   : kappa {rc.kappa}   L00 {rc.L00}")
     print(f"consistent virial : kappa {rx.kappa}   L00 {rx.L00}")
