@@ -17,7 +17,8 @@
    (0, 2 F'_j) it gives -(2 F'_j f'_{i->j} + phi')/r = 2 c_i, with (2 F'_i, 0) it gives 2 c_j.
    Only the combination q = c_i p_i + c_j p_j (p = d . v) is needed, and by linearity one call
    with (fp[i], fp[j]) = (2 F'_i p_j, 2 F'_j p_i) / (p_i + p_j) gives q = (p_i + p_j) fforce / 2;
-   the two calls remain for p_i + p_j = 0. fp is restored bit for bit after each pair. This relies on single() reading F' only through fp, which
+   the two calls remain for p_i + p_j = 0. fp is restored bit for bit after each pair.
+   This relies on single() reading F' only through fp, which
    tests/test_eam_exact.py checks against central differences of LAMMPS' per-atom energies.
 ------------------------------------------------------------------------- */
 

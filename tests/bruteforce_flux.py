@@ -60,7 +60,8 @@ def _widths(box: np.ndarray) -> np.ndarray:
     vol = abs(np.linalg.det(box))
     a, b, c = box
     return vol / np.array(
-        [np.linalg.norm(np.cross(b, c)), np.linalg.norm(np.cross(c, a)), np.linalg.norm(np.cross(a, b))]
+        [np.linalg.norm(np.cross(b, c)), np.linalg.norm(np.cross(c, a)),
+         np.linalg.norm(np.cross(a, b))]
     )
 
 

