@@ -18,6 +18,16 @@ int onsager_flush(void *lmp, const char *fix_id);
 int onsager_ncols(void *lmp, const char *fix_id);      /* 2 + compute vector + nspecies */
 int onsager_nspecies(void *lmp, const char *fix_id);   /* trailing site_energy columns */
 
+/* Test entry point of the exact EAM potential flux: writes this rank's share of
+   J_pot = sum_{i in group} W_i . v_i (energy*velocity) to jpot3, for the forces of the last
+   evaluation. Ghost velocities: ghost_v_from_owner = 0 reads atom->v (current right after
+   `run 0` with `comm_modify vel yes`); 1 copies each ghost's velocity from its owned atom
+   (one rank only; valid at any point of a run). Returns 0, or < 0 with a message in
+   onsager_eam_last_error(): -1 bad handle, -2 no such group, -3 not an EAM pair style,
+   -4 ghost_v_from_owner with several ranks, -5 a LAMMPS error. */
+int onsager_eam_flux_local(void *lmp, const char *group, int ghost_v_from_owner, double *jpot3);
+const char *onsager_eam_last_error(void);
+
 #ifdef __cplusplus
 }
 #endif
