@@ -471,10 +471,12 @@ void ComputeOnsager::compute_vector()
   // energy the forces derive from; a style that does not tally them breaks it (and J_pot)
   if (exact && !use_eam && fabs(vector[nreduce]) > EXACT_CONSISTENCY * vector[nreduce + 1])
     error->all(FLERR,
-               "Compute onsager {}: exact: the per-atom energies of the force styles do not add "
-               "up to the energy their forces derive from (mismatch {:.3g} of {:.3g}); a style "
-               "here does not tally per-atom energy (needed by pe/atom), so exact cannot be used",
-               id, vector[nreduce], vector[nreduce + 1]);
+               "Compute onsager {}: exact: on step {} the per-atom energies do not add up to "
+               "the energy the forces derive from (mismatch {:.3g} of {:.3g}): either a site "
+               "energy jumps at a cutoff (an unshifted pair cutoff: use 'pair_modify shift yes' "
+               "or a smoothly truncated style) or a style does not tally per-atom energy; the "
+               "exact flux is not defined then",
+               id, update->ntimestep, vector[nreduce], vector[nreduce + 1]);
 }
 
 /* ----------------------------------------------------------------------

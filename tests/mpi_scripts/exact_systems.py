@@ -27,6 +27,7 @@ mass 2 83.798
 pair_style lj/cut 8.0
 pair_coeff * * 0.0104 3.40
 pair_coeff 2 2 0.0140 3.60
+pair_modify shift yes
 """,
         species="Ar Kr",
         temp=120.0,
