@@ -150,12 +150,12 @@ pair_coeff * * {pot}/GaN.sw Ga N
         dt=0.0005,
         nequil=100,
     ),
-    # AlCu BOP (bop.table)
+    # AlCu BOP (bop.table): site energies reach up to three cutoffs (12.6 A): cell 24.3 A
     "bop": dict(
         atom_style="atomic",
         build="""
 lattice fcc 4.05
-region box block 0 4 0 4 0 4
+region box block 0 6 0 6 0 6
 create_box 2 box
 create_atoms 1 box
 set type 1 type/fraction 2 0.3 8812
@@ -178,11 +178,13 @@ for _k, _v in EXTRA.items():
     ps.SYSTEMS.setdefault(_k, _v)
 
 
-def onsager_vector(kind: str, path: str, mode: str, comm=None, extra: str = "") -> "np.ndarray":
+def onsager_vector(kind: str, path: str, mode: str, comm=None, extra: str = "",
+                   ids: list[int] | None = None) -> "np.ndarray":
     """Global vector of compute onsager on a stored state after `run 0`.
 
     mode: "exact", or a stress compute style ("centroid/stress/atom") for the stress-ID path.
     extra: LAMMPS commands issued after the state is loaded (e.g. a neighbor change).
+    ids: atom IDs of the compute's group (default: all).
     """
     import numpy as np
     from lammps import LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR
@@ -193,12 +195,17 @@ def onsager_vector(kind: str, path: str, mode: str, comm=None, extra: str = "") 
     try:
         ps.load_state(lmp, kind, path)
         lmp.commands_string(extra)
+        group = "all"
+        if ids:
+            group = "sel"
+            lmp.command("group sel id " + " ".join(map(str, ids)))
         lmp.command("compute pe all pe/atom")
         if mode == "exact":
-            lmp.command(f"compute fl all onsager pe exact species {s['species']} charge {charge}")
+            lmp.command(f"compute fl {group} onsager pe exact species {s['species']} "
+                        f"charge {charge}")
         else:
             lmp.command(f"compute st all {mode} NULL virial")
-            lmp.command(f"compute fl all onsager pe st species {s['species']} charge {charge}")
+            lmp.command(f"compute fl {group} onsager pe st species {s['species']} charge {charge}")
         lmp.command("thermo_style custom step pe c_fl[7]")
         lmp.command("run 0")
         return np.array(lmp.numpy.extract_compute("fl", LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR))
