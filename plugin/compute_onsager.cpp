@@ -37,13 +37,13 @@ enum { J0 = 0, CONVECTIVE = 3, VIRIAL = 6, FIRST_SPECIES = 9 };
 // exact path: the largest displacement max|e v| is this fraction of the force cutoff
 // (central differences: truncation ~ fraction^2, round-off ~ 1e-16/fraction; see docs/exact_flux.md)
 #ifndef ONSAGER_EXACT_FRACTION
-#define ONSAGER_EXACT_FRACTION 1.0e-5
+#define ONSAGER_EXACT_FRACTION 3.0e-6
 #endif
 static constexpr double EXACT_FRACTION = ONSAGER_EXACT_FRACTION;
 
 // relative mismatch of sum_a dU_a/de and -sum_b f_b.v_b above which the per-atom energies
 // do not partition the energy the forces derive from (a style without per-atom energy)
-static constexpr double EXACT_CONSISTENCY = 1.0e-5;
+static constexpr double EXACT_CONSISTENCY = 1.0e-4;
 
 /* ----------------------------------------------------------------------
    the ev flags of the bonded styles (and Pair::vflag_fdotr) are protected; a pointer to

