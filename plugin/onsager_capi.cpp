@@ -5,8 +5,10 @@
 #include "fix_onsager.h"
 #include "lammps.h"
 #include "modify.h"
+#include "onsager_styles.h"
 
 #include <cstring>
+#include <string>
 
 using namespace LAMMPS_NS;
 
@@ -50,4 +52,22 @@ extern "C" int onsager_nspecies(void *lmp, const char *fix_id)
   FixOnsager *fix = find_fix(lmp, fix_id);
   if (!fix) return -1;
   return fix->nspecies();
+}
+
+static std::string last_reason;
+
+extern "C" int onsager_centroid_exact(void *handle)
+{
+  last_reason.clear();
+  auto lmp = (LAMMPS *) handle;
+  if (!lmp || !lmp->force) {
+    last_reason = "no LAMMPS instance";
+    return -2;
+  }
+  return onsager_virial_path(lmp, last_reason);
+}
+
+extern "C" const char *onsager_virial_reason(void *)
+{
+  return last_reason.c_str();
 }

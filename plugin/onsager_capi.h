@@ -18,6 +18,16 @@ int onsager_flush(void *lmp, const char *fix_id);
 int onsager_ncols(void *lmp, const char *fix_id);      /* 2 + compute vector + nspecies */
 int onsager_nspecies(void *lmp, const char *fix_id);   /* trailing site_energy columns */
 
+/* which potential heat flux is exact for the force styles now defined in lmp:
+   1: the stress-ID path (compute centroid/stress/atom) is exact;
+   0: only `compute ... onsager pe-ID exact` is (many-body styles without a usable centroid
+      virial: snap, mliap, pod, tersoff, sw, bop, the eam family, ...);
+  -1: neither (e.g. a many-body style that communicates inside its force call, newton off);
+  -2: no LAMMPS handle. onsager_virial_reason() then says why (empty string for 1). */
+int onsager_centroid_exact(void *lmp);
+/* reason of the last onsager_centroid_exact() call; valid until the next call */
+const char *onsager_virial_reason(void *lmp);
+
 #ifdef __cplusplus
 }
 #endif

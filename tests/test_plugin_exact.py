@@ -445,3 +445,82 @@ run 0""")
     # erfc-approximation mismatch, as for coul/dsf) and visibly not that with kspace
     assert ps.relerr(ex[6:9], pair[6:9]) <= 1e-4
     assert ps.relerr(ex[6:9], full[6:9]) > 1e-2
+
+
+# ---------------------------------------------------------------------------------------
+# virial: auto (C API onsager_centroid_exact, pyonsager.lammps.virial)
+
+
+def _verdict(kind: str, path: str, extra: str = "") -> tuple[str | None, str]:
+    from pyonsager.lammps.virial import VirialError, choose_virial
+
+    lmp = ps.new_lammps()
+    try:
+        ps.load_state(lmp, kind, path)
+        lmp.commands_string(extra)
+        try:
+            return choose_virial(lmp, "auto"), ""
+        except VirialError as exc:
+            return None, str(exc)
+    finally:
+        lmp.close()
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("uf3", "centroid"), ("lj", "centroid"), ("ionic", "centroid"), ("morse", "centroid"),
+    ("tersoff", "exact"), ("sw", "exact"), ("bop", "exact"), ("eam", "exact"),
+])
+def test_auto_takes_centroid_only_where_it_is_exact(state, kind, expected):
+    assert _verdict(kind, state(kind))[0] == expected
+
+
+def test_auto_refuses_when_neither_path_is_exact(state):
+    got, msg = _verdict("sw", state("sw"), "newton off on")
+    assert got is None and "has no per-atom centroid virial" in msg and "newton_pair on" in msg
+
+
+def test_choose_virial_validates_its_argument(state):
+    from pyonsager.lammps.virial import VirialError, choose_virial
+
+    lmp = ps.new_lammps()
+    ps.load_state(lmp, "sw", state("sw"))
+    try:
+        with pytest.raises(ValueError, match="virial must be one of auto, centroid, exact"):
+            choose_virial(lmp, "bogus")
+        with pytest.raises(VirialError, match="use virial: exact"):
+            choose_virial(lmp, "centroid")
+        assert choose_virial(lmp, "exact") == "exact"
+    finally:
+        lmp.close()
+
+
+def test_attach_defines_the_compute_on_the_auto_path(state, tmp_path):
+    from pyonsager.lammps.session import attach
+
+    lmp = ps.new_lammps()
+    ps.load_state(lmp, "tersoff", state("tersoff"))
+    try:
+        lmp.command("fix nve all nve")
+        attach(lmp, compute="flux", every=2, max_lag=0.002, species=["Si", "C"],
+                   file=str(tmp_path / "f.onsager"), virial="auto", progress=False, msd=False)
+        lmp.command("run 8")
+        assert lmp.has_id("compute", "flux") and lmp.has_id("compute", "flux_pe")
+        assert not lmp.has_id("compute", "flux_stress")
+    finally:
+        lmp.close()
+    assert "# virial: exact" in open(tmp_path / "f.onsager").read()
+
+
+def test_config_virial_key(tmp_path):
+    from pyonsager.lammps.config import ConfigError, load_config
+
+    (tmp_path / "in.x").write_text("units metal\n")
+    base = "input: in.x\nspecies: [A]\ntemperature: 300\nproduction_steps: 10\nmax_lag: 0.1\n"
+    (tmp_path / "a.yaml").write_text(base)
+    assert load_config(str(tmp_path / "a.yaml")).virial == "auto"
+    (tmp_path / "b.yaml").write_text(base + "virial: exact\n")
+    assert load_config(str(tmp_path / "b.yaml")).virial == "exact"
+    (tmp_path / "c.yaml").write_text(base + "virial: symmetric\n")
+    with pytest.raises(ConfigError, match="virial: 'symmetric' unknown; use one of auto, "
+                                          "centroid, exact"):
+        load_config(str(tmp_path / "c.yaml"))

@@ -15,10 +15,12 @@ import yaml
 #: thermostat styles for equilibration -> LAMMPS fix (all are removed before production)
 THERMOSTATS = ("csvr", "langevin", "berendsen", "nose-hoover")
 ESTIMATORS = ("green-kubo", "cepstral")
+#: potential heat flux: centroid virial where exact, compute onsager ... exact otherwise
+VIRIALS = ("auto", "centroid", "exact")
 
 _KEYS = {"input", "species", "mobile", "temperature", "timestep", "equilibration_steps",
          "thermostat", "production_steps", "sample_every", "max_lag", "estimator", "seed",
-         "output", "checkpoint_every"}
+         "output", "checkpoint_every", "virial"}
 
 
 class ConfigError(ValueError):
@@ -49,6 +51,7 @@ class RunConfig:
     output: str = "onsager_run"
     checkpoint_every: int = 10000
     temperature_list: bool = False   # the config gave a list (-> kappa(T) table)
+    virial: str = "auto"             # auto | centroid | exact (pyonsager.lammps.virial)
 
     @property
     def directory(self) -> str:
@@ -159,6 +162,10 @@ def load_config(path: str, production_steps: Optional[int] = None) -> RunConfig:
         raise _err(path, "estimator", f"{estimator!r} unknown; use {' or '.join(ESTIMATORS)}")
     seed = _int(path, d, "seed", 4928459)
     ckpt = _int(path, d, "checkpoint_every", 10000, minimum=0)
+    virial = d.get("virial", "auto")
+    if virial not in VIRIALS:
+        raise _err(path, "virial", f"{virial!r} unknown; use one of {', '.join(VIRIALS)} "
+                                   "(auto: the centroid virial where it is exact, exact otherwise)")
     output = d.get("output", "onsager_run")
     if not isinstance(output, str) or not output:
         raise _err(path, "output", f"must be a directory name, got {output!r}")
@@ -168,7 +175,7 @@ def load_config(path: str, production_steps: Optional[int] = None) -> RunConfig:
         production_steps=prod, max_lag=max_lag, mobile=mobile, timestep=timestep,
         equilibration_steps=_int(path, d, "equilibration_steps", 0, minimum=0),
         thermostat=Thermostat(style, damp), sample_every=every, estimator=estimator, seed=seed,
-        output=output, checkpoint_every=ckpt, temperature_list=tlist)
+        output=output, checkpoint_every=ckpt, temperature_list=tlist, virial=virial)
     if every > prod:
         raise _err(path, "sample_every", f"{every} is larger than production_steps {prod}")
     return cfg

@@ -550,6 +550,10 @@ class Session:
             "gaps": self.gaps,
         }
         doc["partial"] = bool(partial)
+        # which potential heat flux the compute used (fix onsager's header line "virial:")
+        header = self._header_cache or {}
+        if header.get("virial"):
+            doc["virial_path"] = str(header["virial"])
         with open(path + ".tmp", "w") as fh:
             yaml.safe_dump(doc, fh, sort_keys=False)
         os.replace(path + ".tmp", path)
@@ -567,7 +571,8 @@ def attach(lmp: Any, compute: str = "flux", every: int = 10, max_lag: float = 2.
            out: Optional[str] = None, batch: Optional[int] = None, comm: Any = None,
            species: Optional[Sequence[str]] = None, estimator: str = "green-kubo",
            msd: bool = True, progress: bool = True, progress_interval: float = 10.0,
-           estimate_interval: float = 30.0, total_steps: Optional[int] = None) -> Session:
+           estimate_interval: float = 30.0, total_steps: Optional[int] = None,
+           virial: Optional[str] = None) -> Session:
     """Sample ``compute`` (a ``compute onsager``) of ``lmp`` every ``every`` steps.
 
     Parameters
@@ -584,6 +589,9 @@ def attach(lmp: Any, compute: str = "flux", every: int = 10, max_lag: float = 2.
         two types share a species name (default: the compute's species, one per type).
     msd: track per-species MSD / diffusion coefficients.
     total_steps: steps you intend to run (only for the ETA of the progress line).
+    virial: if given (``auto``, ``centroid`` or ``exact``) and ``compute`` does not exist yet,
+        define it (with ``species``) on that potential-flux path; ``auto`` takes the centroid
+        virial where it is exact and ``exact`` otherwise (pyonsager.lammps.virial).
 
     Call collectively (every rank).  Then run LAMMPS as usual and call ``finish(out=DIR)``.
     """
@@ -595,6 +603,10 @@ def attach(lmp: Any, compute: str = "flux", every: int = 10, max_lag: float = 2.
         batch = max(1, DEFAULT_CALLBACK_STEPS // every)
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
+    if virial is not None and not lmp.has_id("compute", compute):
+        from pyonsager.lammps.virial import define_flux_compute
+
+        define_flux_compute(lmp, compute, species=species, virial=virial)
     defaulted = file is None
     if file is None:
         file = os.path.join(out or os.getcwd(), "fluxes.onsager")
