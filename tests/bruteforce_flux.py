@@ -80,10 +80,29 @@ def _site_energies(lmp: Any, cid: str, natoms: int) -> np.ndarray:
     return np.array(pe)[row]
 
 
+def _forces(lmp: Any, natoms: int) -> np.ndarray:
+    _, _, row = _by_id(lmp, natoms)
+    return np.array(lmp.numpy.extract_atom("f")[:natoms])[row]
+
+
+def _crosses(d0: np.ndarray, step: np.ndarray, cutoff: float) -> bool:
+    """True if some pair distance |d0 + step| is on the other side of the cutoff than |d0|."""
+    r0 = np.linalg.norm(d0, axis=-1)
+    r1 = np.linalg.norm(d0 + step, axis=-1)
+    return bool(np.any((r0 < cutoff) != (r1 < cutoff)))
+
+
 def site_energy_jacobian(
-    lmp: Any, h: float = DEFAULT_H, pe_compute: str | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """D[b, beta, a] = dU_a / dr_b^beta by central differences, and the positions x[N, 3].
+    lmp: Any, h: float = DEFAULT_H, pe_compute: str | None = None, cutoff: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """D[b, beta, a] = dU_a / dr_b^beta by finite differences, the positions x[N, 3] and the
+    forces f[N, 3] of the unperturbed state (LAMMPS' own, for the check sum_a D = -f).
+
+    Central differences, except where the pair style's energy has a step at a sharp ``cutoff``
+    (tabulated eam/* files end at a non-zero value, an unshifted lj/cut jumps): a displacement
+    of b whose stencil moves some pair (b, k) across the cutoff would differentiate that step,
+    so there the second-order one-sided stencil (0, t, 2t) on the side that does not cross is
+    used instead. With ``cutoff=None`` the energy is assumed continuous.
 
     Atoms are ordered by ID (IDs must be 1..N; one MPI rank). The positions and image flags of
     the instance are the same after the call as before, bit for bit; velocities are untouched.
@@ -95,24 +114,52 @@ def site_energy_jacobian(
         lmp.command(f"compute {cid} all pe/atom")
     x, img, row = _by_id(lmp, natoms)
     x_saved, img_saved = x[row].copy(), img[row].copy()
+    box = _box_matrix(lmp)
     try:
         # one evaluation first: wraps atoms into the box so each displacement below is applied
         # to the positions the unperturbed energies belong to
-        _site_energies(lmp, cid, natoms)
+        u0 = _site_energies(lmp, cid, natoms)
+        f0 = _forces(lmp, natoms)
         x, _, row = _by_id(lmp, natoms)
         x0 = x[row].copy()
+
+        def energies_at(b: int, beta: int, offset: float) -> tuple[np.ndarray, float]:
+            x, _, row = _by_id(lmp, natoms)
+            x[row[b]] = x0[b]
+            x[row[b], beta] = x0[b, beta] + offset
+            achieved = x[row[b], beta] - x0[b, beta]    # exact: the rounding of x0 + offset
+            return _site_energies(lmp, cid, natoms), achieved
+
         jac = np.empty((natoms, 3, natoms))
         for b in range(natoms):
+            d_b = minimum_image(np.delete(x0, b, axis=0) - x0[b], box) if cutoff else None
             for beta in range(3):
-                u = []
-                achieved = []
+                e = np.zeros(3)
+                e[beta] = h
+                if cutoff is None or not (_crosses(d_b, e, cutoff) or _crosses(d_b, -e, cutoff)):
+                    up, tp = energies_at(b, beta, h)
+                    um, tm = energies_at(b, beta, -h)
+                    jac[b, beta] = (up - um) / (tp - tm)
+                    continue
                 for sign in (1.0, -1.0):
-                    x, _, row = _by_id(lmp, natoms)
-                    x[row[b]] = x0[b]
-                    x[row[b], beta] = x0[b, beta] + sign * h
-                    achieved.append(x[row[b], beta])
-                    u.append(_site_energies(lmp, cid, natoms))
-                jac[b, beta] = (u[0] - u[1]) / (achieved[0] - achieved[1])
+                    # d_b holds x_k - x_b: moving b by +s is moving every k by -s
+                    if not _crosses(d_b, -2.0 * sign * e, cutoff) and not _crosses(
+                        d_b, -sign * e, cutoff
+                    ):
+                        break
+                else:
+                    raise AssertionError(
+                        f"atom ID {b + 1}: both stencils along axis {beta} cross the cutoff; "
+                        "use a smaller h"
+                    )
+                u1, t1 = energies_at(b, beta, sign * h)
+                u2, t2 = energies_at(b, beta, 2.0 * sign * h)
+                # derivative at 0 of the quadratic through (0, u0), (t1, u1), (t2, u2)
+                jac[b, beta] = (
+                    -(t1 + t2) / (t1 * t2) * u0
+                    - t2 / (t1 * (t1 - t2)) * u1
+                    - t1 / (t2 * (t2 - t1)) * u2
+                )
             x, _, row = _by_id(lmp, natoms)
             x[row[b]] = x0[b]
     finally:
@@ -121,23 +168,38 @@ def site_energy_jacobian(
         img[row] = img_saved
         if own_compute:
             lmp.command(f"uncompute {cid}")
-    return jac, x0
+    return jac, x0, f0
 
 
 def potential_flux_reference(
-    lmp: Any, h: float = DEFAULT_H, pe_compute: str | None = None
+    lmp: Any,
+    h: float = DEFAULT_H,
+    pe_compute: str | None = None,
+    cutoff: float | None = None,
+    force_tol: float = 1e-6,
 ) -> tuple[np.ndarray, np.ndarray]:
     """W[N,3,3] ordered by atom ID and J_pot[3] = sum_i W_i . v_i.
 
     W_b^{alpha beta} = sum_a (r_a - r_b)^alpha dU_a/dr_b^beta (minimum image) with dU_a/dr_b
     from ``site_energy_jacobian``; energy*distance and energy*velocity in the instance's units.
-    ``pe_compute``: ID of an existing ``compute pe/atom`` (default: a temporary one).
+    ``pe_compute``: ID of an existing ``compute pe/atom`` (default: a temporary one);
+    ``cutoff``: the pair style's sharp cutoff if its energy steps there (see
+    ``site_energy_jacobian``).
+
+    Self-check: the site energies sum to the potential energy, so sum_a dU_a/dr_b must be
+    LAMMPS' force -f_b; asserted to ``force_tol`` relative to the largest force. A step in
+    some U_a (an unhandled cutoff) or a wrong h fails here rather than giving a wrong W.
 
     The minimum image is the right pair vector only when every site energy depends on atoms
     closer than half the cell width; this is asserted from the measured range of the
     derivatives (the cell must be at least two interaction ranges wide).
     """
-    jac, x = site_energy_jacobian(lmp, h=h, pe_compute=pe_compute)
+    jac, x, f = site_energy_jacobian(lmp, h=h, pe_compute=pe_compute, cutoff=cutoff)
+    ferr = np.abs(jac.sum(axis=2) + f).max() / np.abs(f).max()
+    assert ferr <= force_tol, (
+        f"sum_a dU_a/dr_b differs from -f_b by {ferr:.2e} of the largest force: the site "
+        "energies are not differentiable at this h (a step at a cutoff? pass cutoff=)"
+    )
     box = _box_matrix(lmp)
     d = minimum_image(x[None, :, :] - x[:, None, :], box)    # d[b, a] = r_a - r_b
 
