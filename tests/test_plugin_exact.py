@@ -189,6 +189,8 @@ def subset_reference(lmp, ids: list[int], h: float = bf.DEFAULT_H) -> np.ndarray
                 jac[beta] = (u[0] - u[1]) / (got[0] - got[1])
             x, row = by_id()
             x[row[b]] = x0[b]
+            assert np.all(np.isfinite(jac)) and np.abs(jac).max() > 0.0, (
+                f"atom {tag}: the site energies did not respond to its displacement")
             coupled = np.abs(jac).max(axis=0) > 1e-9 * np.abs(jac).max()
             reach = max(reach, float(np.linalg.norm(d[coupled], axis=1).max()))
             w = d.T @ jac.T                                  # W_b^{alpha beta}
@@ -524,3 +526,34 @@ def test_config_virial_key(tmp_path):
     with pytest.raises(ConfigError, match="virial: 'symmetric' unknown; use one of auto, "
                                           "centroid, exact"):
         load_config(str(tmp_path / "c.yaml"))
+
+
+def test_pyonsager_run_records_the_path_and_both_paths_agree(tmp_path):
+    # the same run (seeds, steps) with virial auto (-> centroid for a pair style) and exact:
+    # exact leaves the trajectory alone, so the two flux files must agree row by row.
+    # lj/smooth/linear: force continuous at the cutoff (with lj/cut, even shifted, a pair
+    # crossing the cutoff inside the +-e stencil costs that sample ~F(rc) v rc, see the docs)
+    import yaml
+    from driver_case import LJ_INPUT, write_case
+    from test_plugin_fix import read_flux_file
+
+    from pyonsager.lammps.runner import run
+
+    rows = {}
+    for virial in ("auto", "exact"):
+        d = tmp_path / virial
+        d.mkdir()
+        text = LJ_INPUT.replace("lj/cut 8.5", "lj/smooth/linear 8.5").replace(
+            "pair_modify     shift yes\n", "")
+        run(write_case(str(d), input_text=text, production_steps=300, equilibration_steps=100,
+                       checkpoint_every=0, virial=virial), out=str(d / "out"))
+        doc = yaml.safe_load(open(d / "out" / "onsager.yaml"))
+        assert doc["virial_path"] == ("centroid" if virial == "auto" else "exact")
+        header, columns, rows[virial] = read_flux_file(d / "out" / "fluxes.onsager")
+        assert header["virial"] == doc["virial_path"]
+    a, b = rows["auto"], rows["exact"]
+    assert a.shape == b.shape and a.shape[0] == 300
+    np.testing.assert_array_equal(a[:, :2], b[:, :2])      # steps and temperatures
+    np.testing.assert_array_equal(a[:, 5:8], b[:, 5:8])    # convective part
+    scale = np.max(np.abs(a[:, 8:11]))
+    assert np.max(np.abs(a[:, 8:11] - b[:, 8:11])) <= 1e-6 * scale
