@@ -557,3 +557,11 @@ def test_pyonsager_run_records_the_path_and_both_paths_agree(tmp_path):
     np.testing.assert_array_equal(a[:, 5:8], b[:, 5:8])    # convective part
     scale = np.max(np.abs(a[:, 8:11]))
     assert np.max(np.abs(a[:, 8:11] - b[:, 8:11])) <= 1e-6 * scale
+
+
+def test_sampling_every_step_leaves_trajectory_bit_identical_on_two_ranks(state, tmp_path):
+    out = tmp_path / "t.json"
+    mpirun(2, "exact_trajectory.py", "snap", state("snap"), tmp_path, out)
+    r = json.load(open(out))
+    assert r == {"nprocs": 2, "thermo_rows": 21, "thermo_equal": True, "x_equal": True,
+                 "v_equal": True}
