@@ -81,11 +81,10 @@ def make_instance(system: str, case: str, comm, workdir: str):
         from pyonsager.lammps import attach
 
         _plugin.load_plugin(lmp)
-        lmp.commands_string(f"""
-            compute pe all pe/atom
-            compute stress all centroid/stress/atom NULL virial
-            compute flux all onsager pe stress species {' '.join(species)}
-        """)
+        # the path pyonsager run takes: centroid where exact (uf3), exact otherwise (eam)
+        from pyonsager.lammps.virial import define_flux_compute
+
+        define_flux_compute(lmp, "flux", species=species, virial="auto")
         session = attach(lmp, compute="flux", every=1, max_lag=MAX_LAG, comm=comm,
                          out=os.path.join(workdir, f"{system}_{comm.Get_size()}"),
                          progress=False)

@@ -10,16 +10,23 @@
 
 #include "angle.h"
 #include "atom.h"
+#include "bond.h"
 #include "comm.h"
 #include "dihedral.h"
+#include "domain.h"
+#include "eam_flux.h"
 #include "error.h"
 #include "force.h"
 #include "group.h"
 #include "improper.h"
+#include "memory.h"
 #include "modify.h"
+#include "neighbor.h"
+#include "onsager_styles.h"
 #include "pair.h"
 #include "update.h"
 
+#include <cmath>
 #include <cstring>
 
 using namespace LAMMPS_NS;
@@ -27,19 +34,142 @@ using namespace LAMMPS_NS;
 // layout of the output vector: three components per block
 enum { J0 = 0, CONVECTIVE = 3, VIRIAL = 6, FIRST_SPECIES = 9 };
 
+// exact path: the largest displacement max|e v| is this fraction of the force cutoff
+// (central differences: truncation ~ fraction^2, round-off ~ 1e-16/fraction; see docs/exact_flux.md)
+#ifndef ONSAGER_EXACT_FRACTION
+#define ONSAGER_EXACT_FRACTION 3.0e-6
+#endif
+static constexpr double EXACT_FRACTION = ONSAGER_EXACT_FRACTION;
+
+// relative mismatch of sum_a dU_a/de and -sum_b f_b.v_b above which the per-atom energies
+// do not partition the energy the forces derive from (a style without per-atom energy)
+static constexpr double EXACT_CONSISTENCY = 1.0e-4;
+
+/* ----------------------------------------------------------------------
+   the ev flags of the bonded styles (and Pair::vflag_fdotr) are protected; a pointer to
+   member formed through a derived class reads them without touching the objects' layout
+------------------------------------------------------------------------- */
+
+namespace {
+struct PairPeek : Pair {
+  static int Pair::*const fdotr;
+};
+int Pair::*const PairPeek::fdotr = &PairPeek::vflag_fdotr;
+
+struct BondPeek : Bond {
+  static int Bond::*const flags[7];
+};
+int Bond::*const BondPeek::flags[7] = {&BondPeek::evflag,       &BondPeek::eflag_either,
+                                       &BondPeek::eflag_global, &BondPeek::eflag_atom,
+                                       &BondPeek::vflag_either, &BondPeek::vflag_global,
+                                       &BondPeek::vflag_atom};
+
+#define ONSAGER_PEEK8(Style)                                                                     \
+  struct Style##Peek : Style {                                                                   \
+    static int Style::*const flags[8];                                                           \
+  };                                                                                             \
+  int Style::*const Style##Peek::flags[8] = {                                                    \
+      &Style##Peek::evflag,       &Style##Peek::eflag_either, &Style##Peek::eflag_global,        \
+      &Style##Peek::eflag_atom,   &Style##Peek::vflag_either, &Style##Peek::vflag_global,        \
+      &Style##Peek::vflag_atom,   &Style##Peek::cvflag_atom};
+ONSAGER_PEEK8(Angle)
+ONSAGER_PEEK8(Dihedral)
+ONSAGER_PEEK8(Improper)
+#undef ONSAGER_PEEK8
+}    // namespace
+
+/* ----------------------------------------------------------------------
+   what a displaced evaluation overwrites in one style, and its saved copy
+------------------------------------------------------------------------- */
+
+struct ComputeOnsager::StyleState {
+  bool sums_eatom;    // its eatom is part of U_a (not a hybrid sub-style: hybrid sums those)
+  double *energy[2];
+  int nenergy;
+  double *virial;
+  double **eatom, ***vatom, ***cvatom;    // addresses of the style's members
+  int *eflag_atom, *vflag_atom, *cvflag_atom;
+  std::vector<int *> flags;
+
+  double energy_save[2], virial_save[6];
+  std::vector<int> flag_save;
+  bool has_e, has_v, has_cv;
+  std::vector<double> ebuf, vbuf, cvbuf;    // grown only
+
+  void save(int nall)
+  {
+    for (int k = 0; k < nenergy; k++) energy_save[k] = *energy[k];
+    for (int k = 0; k < 6; k++) virial_save[k] = virial[k];
+    for (size_t k = 0; k < flags.size(); k++) flag_save[k] = *flags[k];
+    has_e = *eflag_atom && *eatom;
+    has_v = *vflag_atom && *vatom;
+    has_cv = cvflag_atom && *cvflag_atom && cvatom && *cvatom;
+    if (has_e) {
+      if (ebuf.size() < (size_t) nall) ebuf.resize(nall);
+      memcpy(ebuf.data(), *eatom, sizeof(double) * nall);
+    }
+    if (has_v) {
+      if (vbuf.size() < (size_t) 6 * nall) vbuf.resize((size_t) 6 * nall);
+      for (int i = 0; i < nall; i++) memcpy(&vbuf[6 * i], (*vatom)[i], 6 * sizeof(double));
+    }
+    if (has_cv) {
+      if (cvbuf.size() < (size_t) 9 * nall) cvbuf.resize((size_t) 9 * nall);
+      for (int i = 0; i < nall; i++) memcpy(&cvbuf[9 * i], (*cvatom)[i], 9 * sizeof(double));
+    }
+  }
+
+  void restore(int nall)
+  {
+    for (int k = 0; k < nenergy; k++) *energy[k] = energy_save[k];
+    for (int k = 0; k < 6; k++) virial[k] = virial_save[k];
+    for (size_t k = 0; k < flags.size(); k++) *flags[k] = flag_save[k];
+    if (has_e) memcpy(*eatom, ebuf.data(), sizeof(double) * nall);
+    if (has_v)
+      for (int i = 0; i < nall; i++) memcpy((*vatom)[i], &vbuf[6 * i], 6 * sizeof(double));
+    if (has_cv)
+      for (int i = 0; i < nall; i++) memcpy((*cvatom)[i], &cvbuf[9 * i], 9 * sizeof(double));
+  }
+};
+
+template <class S, size_t N>
+static ComputeOnsager::StyleState bonded_state(S *style, int S::*const (&flags)[N])
+{
+  ComputeOnsager::StyleState st{};
+  st.sums_eatom = true;
+  st.energy[0] = &style->energy;
+  st.nenergy = 1;
+  st.virial = style->virial;
+  st.eatom = &style->eatom;
+  st.vatom = &style->vatom;
+  for (size_t k = 0; k < N; k++) st.flags.push_back(&(style->*flags[k]));
+  st.eflag_atom = st.flags[3];
+  st.vflag_atom = st.flags[6];
+  st.cvflag_atom = N > 7 ? st.flags[7] : nullptr;
+  st.flag_save.resize(N);
+  return st;
+}
+
 /* ---------------------------------------------------------------------- */
 
 ComputeOnsager::ComputeOnsager(LAMMPS *lmp, int narg, char **arg) :
     Compute(lmp, narg, arg), c_pe(nullptr), c_stress(nullptr), centroid(0), chargeflag(0),
-    local(nullptr), nreduce(0), warned_kspace(false)
+    local(nullptr), nreduce(0), warned_kspace(false), exact(0), use_eam(0), length_scale(1.0),
+    nmax_exact(0), vall(nullptr), xsave(nullptr), fsave(nullptr), tsave(nullptr),
+    fsum(nullptr), dudesum(nullptr), styles(nullptr), warned_kspace_exact(false)
 {
   if (narg < 5)
     error->all(FLERR,
                "Illegal compute onsager command: expected "
-               "'compute ID group onsager pe-ID stress-ID [species n1 n2 ...] [charge yes|no]'");
+               "'compute ID group onsager pe-ID stress-ID|exact [species n1 n2 ...] "
+               "[charge yes|no]'");
 
   id_pe = arg[3];
-  id_stress = arg[4];
+  if (strcmp(arg[4], "exact") == 0)
+    exact = 1;
+  else
+    id_stress = arg[4];
+  styles = new std::vector<StyleState>;
+  comm_forward = 3;    // ghost velocities for the exact path
 
   // one name per atom type; the default keeps every type its own species
 
@@ -93,7 +223,7 @@ ComputeOnsager::ComputeOnsager(LAMMPS *lmp, int narg, char **arg) :
   // validate now so a mistake fails at the command that made it, not at the next run
 
   lookup(id_pe, 0);
-  lookup(id_stress, 1);
+  if (!exact) lookup(id_stress, 1);
   if (force->pair) check_stress_physics();
 
   if (igroup != 0 && comm->me == 0)
@@ -109,9 +239,10 @@ ComputeOnsager::ComputeOnsager(LAMMPS *lmp, int narg, char **arg) :
   // the buffers hold, past the public vector, the per-species pe sums and atom counts so
   // that one Allreduce per step reduces everything (see species_pe_sums())
   nreduce = size_vector + 2 * nspecies();
-  vector = new double[nreduce];
-  local = new double[nreduce];
-  for (int k = 0; k < nreduce; k++) vector[k] = local[k] = 0.0;
+  // two more slots carry the exact path's consistency check in the same reduction
+  vector = new double[nreduce + 2];
+  local = new double[nreduce + 2];
+  for (int k = 0; k < nreduce + 2; k++) vector[k] = local[k] = 0.0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -120,6 +251,13 @@ ComputeOnsager::~ComputeOnsager()
 {
   delete[] vector;
   delete[] local;
+  delete styles;
+  memory->destroy(vall);
+  memory->destroy(xsave);
+  memory->destroy(fsave);
+  memory->destroy(tsave);
+  memory->destroy(fsum);
+  memory->destroy(dudesum);
 }
 
 /* ----------------------------------------------------------------------
@@ -169,6 +307,17 @@ Compute *ComputeOnsager::lookup(const std::string &cid, int which)
 
 void ComputeOnsager::check_stress_physics()
 {
+  if (exact) {
+    const std::string why = onsager_exact_refusal(lmp);
+    if (!why.empty()) error->all(FLERR, "Compute onsager {}: cannot use exact: {}", id, why);
+    return;
+  }
+
+  // the safety table: a stress-ID gives the heat flux only where the centroid virial is exact
+  const std::string why = onsager_centroid_refusal(lmp);
+  if (!why.empty())
+    error->all(FLERR, "Compute onsager {}: stress-ID compute {} gives a wrong heat flux here: {}",
+               id, id_stress, why);
   if (centroid) return;
 
   std::string culprit;
@@ -196,15 +345,16 @@ void ComputeOnsager::init()
   // users may redefine the dependencies between runs
 
   c_pe = lookup(id_pe, 0);
-  c_stress = lookup(id_stress, 1);
+  if (!exact) c_stress = lookup(id_stress, 1);
   check_stress_physics();
+  if (exact) init_exact();
 
   if (atom->ntypes + 1 != (int) type2species.size())
     error->all(FLERR, "Compute onsager {}: number of atom types changed since it was defined", id);
   if (chargeflag && !atom->q_flag)
     error->all(FLERR, "Compute onsager {}: charge yes needs per-atom charges", id);
 
-  if (force->kspace && !warned_kspace) {
+  if (force->kspace && !warned_kspace && !exact) {
     warned_kspace = true;
     if (comm->me == 0)
       error->warning(FLERR,
@@ -233,7 +383,10 @@ void ComputeOnsager::compute_vector()
     c_pe->compute_peratom();
   }
   c_pe->invoked_flag |= Compute::INVOKED_PERATOM;
-  if (c_stress->invoked_peratom != ntimestep) {
+  if (exact) {
+    // the displaced evaluations need this step's positions and neighbour lists, which hold
+    // from the force evaluation to the end of the step (and until the next run)
+  } else if (c_stress->invoked_peratom != ntimestep) {
     if (update->vflag_atom != ntimestep)
       error->all(FLERR,
                  "Compute onsager {}: per-atom virial was not tallied on step {}; sample the "
@@ -241,10 +394,10 @@ void ComputeOnsager::compute_vector()
                  id, ntimestep);
     c_stress->compute_peratom();
   }
-  c_stress->invoked_flag |= Compute::INVOKED_PERATOM;
+  if (!exact) c_stress->invoked_flag |= Compute::INVOKED_PERATOM;
 
   const double *pe = c_pe->vector_atom;
-  double **s = c_stress->array_atom;
+  double **s = exact ? nullptr : c_stress->array_atom;
   double **v = atom->v;
   const int *type = atom->type;
   const int *mask = atom->mask;
@@ -263,26 +416,19 @@ void ComputeOnsager::compute_vector()
   double *pes = local + size_vector;           // per-species sum of pe_i
   double *ns = local + size_vector + nspecies();    // per-species atom count
 
+  double check[2] = {0.0, 0.0};
+  if (exact) exact_potential_flux(jv, check);
+
   for (int i = 0; i < nlocal; i++) {
     if (!(mask[i] & groupbit)) continue;
     const double m = rmass ? rmass[i] : mass[type[i]];
     const double vx = v[i][0], vy = v[i][1], vz = v[i][2];
-    const double *si = s[i];
 
     // e_i = ke_i + pe_i, with ke computed here so no ke/atom compute is needed
     const double e = 0.5 * mvv2e * m * (vx * vx + vy * vy + vz * vz) + pe[i];
     jc[0] += e * vx;
     jc[1] += e * vy;
     jc[2] += e * vz;
-
-    // S^{ab} v^b with a the position index; S = -nktv2p W, the sign and scale fixed below
-    // centroid order: xx yy zz xy xz yz yx zx zy; the symmetric tensor has yx=xy, zx=xz, zy=yz
-    const double syx = centroid ? si[6] : si[3];
-    const double szx = centroid ? si[7] : si[4];
-    const double szy = centroid ? si[8] : si[5];
-    jv[0] += si[0] * vx + si[3] * vy + si[4] * vz;
-    jv[1] += syx * vx + si[1] * vy + si[5] * vz;
-    jv[2] += szx * vx + szy * vy + si[2] * vz;
 
     const int sp = t2s[type[i]];
     pes[sp] += pe[i];
@@ -297,14 +443,302 @@ void ComputeOnsager::compute_vector()
       jq[1] += q[i] * vy;
       jq[2] += q[i] * vz;
     }
+    if (exact) continue;
+    const double *si = s[i];
+
+    // S^{ab} v^b with a the position index; S = -nktv2p W, the sign and scale fixed below
+    // centroid order: xx yy zz xy xz yz yx zx zy; the symmetric tensor has yx=xy, zx=xz, zy=yz
+    const double syx = centroid ? si[6] : si[3];
+    const double szx = centroid ? si[7] : si[4];
+    const double szy = centroid ? si[8] : si[5];
+    jv[0] += si[0] * vx + si[3] * vy + si[4] * vz;
+    jv[1] += syx * vx + si[1] * vy + si[5] * vz;
+    jv[2] += szx * vx + szy * vy + si[2] * vz;
   }
 
   // W.v = -S.v / nktv2p turns stress*volume into energy*velocity
-  const double scale = -1.0 / force->nktv2p;
+  const double scale = exact ? 1.0 : -1.0 / force->nktv2p;
   for (int a = 0; a < 3; a++) {
     jv[a] *= scale;
     local[J0 + a] = jc[a] + jv[a];
   }
+  local[nreduce] = check[0];
+  local[nreduce + 1] = check[1];
 
-  MPI_Allreduce(local, vector, nreduce, MPI_DOUBLE, MPI_SUM, world);
+  MPI_Allreduce(local, vector, nreduce + 2, MPI_DOUBLE, MPI_SUM, world);
+
+  // sum_a dU_a/de = -sum_b f_b.v_b on every rank when the per-atom energies partition the
+  // energy the forces derive from; a style that does not tally them breaks it (and J_pot)
+  if (exact && !use_eam && fabs(vector[nreduce]) > EXACT_CONSISTENCY * vector[nreduce + 1])
+    error->all(FLERR,
+               "Compute onsager {}: exact: on step {} the per-atom energies do not add up to "
+               "the energy the forces derive from (mismatch {:.3g} of {:.3g}): either a site "
+               "energy jumps at a cutoff (an unshifted pair cutoff: use 'pair_modify shift yes' "
+               "or a smoothly truncated style) or a style does not tally per-atom energy; the "
+               "exact flux is not defined then",
+               id, update->ntimestep, vector[nreduce], vector[nreduce + 1]);
+}
+
+/* ----------------------------------------------------------------------
+   exact path: per-run set-up of the styles to evaluate and to leave untouched
+------------------------------------------------------------------------- */
+
+void ComputeOnsager::init_exact()
+{
+  use_eam = onsager_is_eam(lmp) ? 1 : 0;
+
+  if (force->kspace && !warned_kspace_exact) {
+    warned_kspace_exact = true;
+    if (comm->me == 0)
+      error->warning(FLERR,
+                     "Compute onsager {}: kspace style {} is active; exact evaluates only the "
+                     "short-range styles (pair, bond, angle, dihedral, improper), so the "
+                     "long-range part is left out of the potential flux",
+                     id, force->kspace_style);
+  }
+
+  styles->clear();
+  if (use_eam) return;
+
+  if (force->pair) {
+    auto add_pair = [&](Pair *p, bool sums) {
+      StyleState st{};
+      st.sums_eatom = sums;
+      st.energy[0] = &p->eng_vdwl;
+      st.energy[1] = &p->eng_coul;
+      st.nenergy = 2;
+      st.virial = p->virial;
+      st.eatom = &p->eatom;
+      st.vatom = &p->vatom;
+      st.cvatom = &p->cvatom;
+      st.flags = {&p->evflag,       &p->eflag_either, &p->eflag_global, &p->eflag_atom,
+                  &p->vflag_either, &p->vflag_global, &p->vflag_atom,   &p->cvflag_atom,
+                  &(p->*PairPeek::fdotr)};
+      st.eflag_atom = &p->eflag_atom;
+      st.vflag_atom = &p->vflag_atom;
+      st.cvflag_atom = &p->cvflag_atom;
+      st.flag_save.resize(st.flags.size());
+      styles->push_back(st);
+    };
+    add_pair(force->pair, true);
+    if (strncmp(force->pair_style, "hybrid", 6) == 0)
+      for (const auto &part : onsager_pair_parts(lmp)) add_pair(part.pair, false);
+  }
+  if (atom->molecular != Atom::ATOMIC) {
+    if (force->bond) styles->push_back(bonded_state(force->bond, BondPeek::flags));
+    if (force->angle) styles->push_back(bonded_state(force->angle, AnglePeek::flags));
+    if (force->dihedral) styles->push_back(bonded_state(force->dihedral, DihedralPeek::flags));
+    if (force->improper) styles->push_back(bonded_state(force->improper, ImproperPeek::flags));
+  }
+  // wire the centroid arrays of the angle-like styles (Bond has no cvatom)
+  {
+    size_t k = force->pair ? 1 : 0;
+    if (force->pair && strncmp(force->pair_style, "hybrid", 6) == 0)
+      k += onsager_pair_parts(lmp).size();
+    if (atom->molecular != Atom::ATOMIC) {
+      if (force->bond) k++;
+      if (force->angle) (*styles)[k++].cvatom = &force->angle->cvatom;
+      if (force->dihedral) (*styles)[k++].cvatom = &force->dihedral->cvatom;
+      if (force->improper) (*styles)[k++].cvatom = &force->improper->cvatom;
+    }
+  }
+
+  length_scale = force->pair ? force->pair->cutforce : 0.0;
+  if (length_scale <= 0.0) length_scale = neighbor->cutneighmax - neighbor->skin;
+  if (length_scale <= 0.0) length_scale = 1.0;
+  const double dmax = EXACT_FRACTION * length_scale;
+  if (neighbor->skin <= 2.0 * dmax)
+    error->all(FLERR,
+               "Compute onsager {}: exact displaces atoms by up to {:.3g} but the neighbor skin "
+               "is {:.3g}; the neighbour lists would not hold: use a larger skin (neighbor command)",
+               id, dmax, neighbor->skin);
+}
+
+/* ---------------------------------------------------------------------- */
+
+void ComputeOnsager::grow_exact()
+{
+  if (atom->nmax <= nmax_exact) return;
+  nmax_exact = atom->nmax;
+  memory->destroy(vall);
+  memory->destroy(xsave);
+  memory->destroy(fsave);
+  memory->destroy(tsave);
+  memory->destroy(fsum);
+  memory->destroy(dudesum);
+  memory->create(vall, nmax_exact, 3, "onsager:vall");
+  if (!use_eam) {
+    memory->create(xsave, nmax_exact, 3, "onsager:xsave");
+    memory->create(fsave, nmax_exact, 3, "onsager:fsave");
+    if (atom->torque_flag) memory->create(tsave, nmax_exact, 3, "onsager:tsave");
+    memory->create(fsum, nmax_exact, 3, "onsager:fsum");
+    memory->create(dudesum, nmax_exact, "onsager:dudesum");
+  }
+}
+
+/* ----------------------------------------------------------------------
+   one evaluation of the short-range styles at the current x: per-atom energy only,
+   in the order Verlet uses, kspace left out
+------------------------------------------------------------------------- */
+
+void ComputeOnsager::evaluate_short_range()
+{
+  const int eflag = ENERGY_ATOM;
+  if (force->pair && force->pair->compute_flag) force->pair->compute(eflag, 0);
+  if (atom->molecular != Atom::ATOMIC) {
+    if (force->bond) force->bond->compute(eflag, 0);
+    if (force->angle) force->angle->compute(eflag, 0);
+    if (force->dihedral) force->dihedral->compute(eflag, 0);
+    if (force->improper) force->improper->compute(eflag, 0);
+  }
+}
+
+/* ----------------------------------------------------------------------
+   this rank's J_pot = sum_a (r_a - c) dU_a/de + sum_b (r_b - c) (f_b . v_b) over the copies
+   (owned + ghost) it holds, for x -> x + e v with v = 0 outside the group; c = centre of the
+   subdomain (the c terms cancel exactly). Central differences: dU_a/de = (U_a(+) - U_a(-))/2e,
+   f_b = (f_b(+) + f_b(-))/2. check[0] += sum dU/de + sum f.v (zero up to O(e^2)), check[1]
+   its scale. Everything the evaluations touch is restored bit for bit.
+------------------------------------------------------------------------- */
+
+void ComputeOnsager::exact_potential_flux(double *jpot, double *check)
+{
+  grow_exact();
+  const int nlocal = atom->nlocal;
+  const int nall = nlocal + atom->nghost;
+  double **v = atom->v;
+  for (int i = 0; i < nlocal; i++) {
+    vall[i][0] = v[i][0];
+    vall[i][1] = v[i][1];
+    vall[i][2] = v[i][2];
+  }
+  comm->forward_comm(this);
+
+  if (use_eam) {
+    onsager_eam_potential_flux(lmp, groupbit, vall, jpot);
+    return;
+  }
+
+  double **x = atom->x;
+  double **f = atom->f;
+  double **torque = atom->torque_flag ? atom->torque : nullptr;
+  const int *mask = atom->mask;
+
+  // the step: the fastest copy on this rank moves EXACT_FRACTION of the cutoff (each rank
+  // evaluates its own copies independently, so ranks need not agree on e)
+  double v2max = 0.0;
+  for (int i = 0; i < nall; i++) {
+    if (!(mask[i] & groupbit)) continue;
+    const double v2 = vall[i][0] * vall[i][0] + vall[i][1] * vall[i][1] + vall[i][2] * vall[i][2];
+    if (v2 > v2max) v2max = v2;
+  }
+  const double e = v2max > 0.0 ? EXACT_FRACTION * length_scale / sqrt(v2max) : 1.0;
+
+  for (auto &st : *styles) st.save(nall);
+  for (int i = 0; i < nall; i++)
+    for (int a = 0; a < 3; a++) {
+      xsave[i][a] = x[i][a];
+      fsave[i][a] = f[i][a];
+      fsum[i][a] = 0.0;
+    }
+  if (torque)
+    for (int i = 0; i < nall; i++)
+      for (int a = 0; a < 3; a++) tsave[i][a] = torque[i][a];
+  for (int i = 0; i < nall; i++) dudesum[i] = 0.0;
+
+  for (const double sign : {1.0, -1.0}) {
+    const double h = sign * e;
+    for (int i = 0; i < nall; i++) {
+      const double s = (mask[i] & groupbit) ? h : 0.0;
+      for (int a = 0; a < 3; a++) {
+        x[i][a] = xsave[i][a] + s * vall[i][a];
+        f[i][a] = 0.0;
+      }
+    }
+    if (torque)
+      for (int i = 0; i < nall; i++) torque[i][0] = torque[i][1] = torque[i][2] = 0.0;
+
+    evaluate_short_range();
+
+    for (const auto &st : *styles) {
+      if (!st.sums_eatom) continue;
+      const double *eatom = *st.eatom;
+      for (int i = 0; i < nall; i++) dudesum[i] += sign * eatom[i];
+    }
+    for (int i = 0; i < nall; i++)
+      for (int a = 0; a < 3; a++) fsum[i][a] += f[i][a];
+  }
+
+  // restore the saved copies (never x - e v: that would not round-trip)
+  for (int i = 0; i < nall; i++)
+    for (int a = 0; a < 3; a++) {
+      x[i][a] = xsave[i][a];
+      f[i][a] = fsave[i][a];
+    }
+  if (torque)
+    for (int i = 0; i < nall; i++)
+      for (int a = 0; a < 3; a++) torque[i][a] = tsave[i][a];
+  for (auto &st : *styles) st.restore(nall);
+
+  double c[3];
+  if (domain->triclinic) {
+    double lamda[3];
+    for (int a = 0; a < 3; a++) lamda[a] = 0.5 * (domain->sublo_lamda[a] + domain->subhi_lamda[a]);
+    domain->lamda2x(lamda, c);
+  } else {
+    for (int a = 0; a < 3; a++) c[a] = 0.5 * (domain->sublo[a] + domain->subhi[a]);
+  }
+
+  const double inv2e = 0.5 / e;
+  double j[3] = {0.0, 0.0, 0.0};
+  double sum = 0.0, scale = 0.0;
+  for (int i = 0; i < nall; i++) {
+    const double dude = dudesum[i] * inv2e;
+    double fv = 0.0;
+    if (mask[i] & groupbit)
+      fv = 0.5 * (fsum[i][0] * vall[i][0] + fsum[i][1] * vall[i][1] + fsum[i][2] * vall[i][2]);
+    const double w = dude + fv;
+    if (w != 0.0)
+      for (int a = 0; a < 3; a++) j[a] += (xsave[i][a] - c[a]) * w;
+    sum += w;
+    scale += fabs(dude) + fabs(fv);
+  }
+  for (int a = 0; a < 3; a++) jpot[a] += j[a];
+  check[0] += sum;
+  check[1] += scale;
+}
+
+/* ---------------------------------------------------------------------- */
+
+int ComputeOnsager::pack_forward_comm(int n, int *list, double *buf, int, int *)
+{
+  int m = 0;
+  for (int k = 0; k < n; k++) {
+    const double *vj = vall[list[k]];
+    buf[m++] = vj[0];
+    buf[m++] = vj[1];
+    buf[m++] = vj[2];
+  }
+  return m;
+}
+
+/* ---------------------------------------------------------------------- */
+
+void ComputeOnsager::unpack_forward_comm(int n, int first, double *buf)
+{
+  int m = 0;
+  for (int i = first; i < first + n; i++) {
+    vall[i][0] = buf[m++];
+    vall[i][1] = buf[m++];
+    vall[i][2] = buf[m++];
+  }
+}
+
+/* ---------------------------------------------------------------------- */
+
+double ComputeOnsager::memory_usage()
+{
+  if (!exact) return 0.0;
+  const double rows = use_eam ? 3.0 : (atom->torque_flag ? 16.0 : 13.0);
+  return rows * sizeof(double) * nmax_exact;
 }

@@ -12,16 +12,23 @@ namespace LAMMPS_NS {
 
 class ComputeOnsager : public Compute {
  public:
+  struct StyleState;    // energy/virial accumulators, per-atom arrays and ev flags of a style
+
   ComputeOnsager(class LAMMPS *, int, char **);
   ~ComputeOnsager() override;
   void init() override;
   void compute_vector() override;
+  int pack_forward_comm(int, int *, double *, int, int *) override;
+  void unpack_forward_comm(int, int, double *) override;
+  double memory_usage() override;
 
   // read by fix onsager to describe the columns in its file header
   int nspecies() const { return (int) species_names.size(); }
   const std::string &species_name(int s) const { return species_names[s]; }
   int species_of_type(int itype) const { return type2species[itype]; }
   bool has_charge() const { return chargeflag != 0; }
+  // 1 if the potential part comes from the exact finite-difference path, 0 from stress-ID
+  bool is_exact() const { return exact != 0; }
 
   // per-species sums over the group of pe_i and of the atom count, from the last
   // compute_vector(): reduced with the vector, stored just past its size_vector elements
@@ -42,6 +49,23 @@ class ComputeOnsager : public Compute {
 
   Compute *lookup(const std::string &, int);
   void check_stress_physics();
+
+  // exact potential flux: central differences of the short-range per-atom energies and
+  // forces along x -> x + e v over every copy (owned + ghost) this rank holds
+  int exact;             // 1: `exact` in place of stress-ID
+  int use_eam;           // 1: the eam family, through onsager_eam_potential_flux()
+  double length_scale;   // the largest displacement is EXACT_FRACTION of this
+  int nmax_exact;        // rows allocated in the arrays below
+  double **vall;         // current velocities of owned and ghost atoms (own forward comm)
+  double **xsave, **fsave, **tsave, **fsum;
+  double *dudesum;       // sum over the +/- evaluations of +/- U_a
+  std::vector<StyleState> *styles;
+  bool warned_kspace_exact;
+
+  void init_exact();
+  void grow_exact();
+  void exact_potential_flux(double *jpot, double *check);
+  void evaluate_short_range();
 };
 
 }    // namespace LAMMPS_NS

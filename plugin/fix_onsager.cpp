@@ -125,7 +125,7 @@ void FixOnsager::lookup_computes(bool with_temp)
   if (!c)
     error->all(FLERR,
                "Fix onsager {}: could not find compute {}; define it first with "
-               "'compute {} all onsager pe-ID stress-ID ...'",
+               "'compute {} all onsager pe-ID stress-ID|exact ...'",
                id, id_flux, id_flux);
   // the style check guards the cast: another plugin could register a class under our name
   c_flux = strcmp(c->style, "onsager") == 0 ? dynamic_cast<ComputeOnsager *>(c) : nullptr;
@@ -303,6 +303,7 @@ void FixOnsager::write_header()
   fmt::print(fp, "# counts: [{}]\n", ncount);
   fmt::print(fp, "# charge: {}\n", c_flux->has_charge() ? "true" : "false");
   fmt::print(fp, "# group: {}\n", group->names[c_flux->igroup]);
+  fmt::print(fp, "# virial: {}\n", c_flux->is_exact() ? "exact" : "centroid");
   fmt::print(fp, "# lammps_version: {}\n", lmp->version);
   fmt::print(fp, "# {}\n", columns);
   fflush(fp);

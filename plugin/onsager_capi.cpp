@@ -9,6 +9,7 @@
 #include "group.h"
 #include "lammps.h"
 #include "modify.h"
+#include "onsager_styles.h"
 
 #include <cstring>
 #include <exception>
@@ -114,4 +115,22 @@ extern "C" int onsager_eam_flux_local(void *handle, const char *group, int ghost
     return -5;
   }
   return 0;
+}
+
+static std::string last_reason;
+
+extern "C" int onsager_centroid_exact(void *handle)
+{
+  last_reason.clear();
+  auto lmp = (LAMMPS *) handle;
+  if (!lmp || !lmp->force) {
+    last_reason = "no LAMMPS instance";
+    return -2;
+  }
+  return onsager_virial_path(lmp, last_reason);
+}
+
+extern "C" const char *onsager_virial_reason(void *)
+{
+  return last_reason.c_str();
 }

@@ -27,6 +27,15 @@ int onsager_nspecies(void *lmp, const char *fix_id);   /* trailing site_energy c
    -4 ghost_v_from_owner with several ranks, -5 a LAMMPS error. */
 int onsager_eam_flux_local(void *lmp, const char *group, int ghost_v_from_owner, double *jpot3);
 const char *onsager_eam_last_error(void);
+/* which potential heat flux is exact for the force styles now defined in lmp:
+   1: the stress-ID path (compute centroid/stress/atom) is exact;
+   0: only `compute ... onsager pe-ID exact` is (many-body styles without a usable centroid
+      virial: snap, mliap, pod, tersoff, sw, bop, the eam family, ...);
+  -1: neither (e.g. a many-body style that communicates inside its force call, newton off);
+  -2: no LAMMPS handle. onsager_virial_reason() then says why (empty string for 1). */
+int onsager_centroid_exact(void *lmp);
+/* reason of the last onsager_centroid_exact() call; valid until the next call */
+const char *onsager_virial_reason(void *lmp);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,8 @@ INPUTS = [
     (TEMPLATES / "nacl", "in.nacl", ["Na", "Cl"], {}),
     (TEMPLATES / "eam_alloy", "in.eam_alloy", ["Al", "Cu"], {"ncell": "4"}),
     (TEMPLATES / "uf3_nb", "in.uf3_nb", ["Nb"], {"ncell": "3"}),
+    (TEMPLATES / "inp_snap", "in.inp_snap", ["In", "P"], {"ncell": "2"}),
+    (TEMPLATES / "nimo_mliap", "in.nimo_mliap", ["Mo", "Ni"], {"ncell": "3"}),
 ]
 CONFIGS = [
     AGI / "agi.yaml",
@@ -34,6 +36,8 @@ CONFIGS = [
     TEMPLATES / "eam_alloy" / "eam_alloy.yaml",
     TEMPLATES / "uf3_nb" / "uf3_nb.yaml",
     TEMPLATES / "mlip_plugin" / "mlip.yaml",
+    TEMPLATES / "inp_snap" / "inp_snap.yaml",
+    TEMPLATES / "nimo_mliap" / "nimo_mliap.yaml",
 ]
 
 
@@ -211,10 +215,11 @@ def test_input_runs_with_the_plugin(directory, inp, species, variables, monkeypa
         lmp.file(str(directory / inp))
         assert lmp.extract_global("ntypes") == len(species)
         _plugin.load_plugin(lmp)
-        lmp.commands_string(f"""
-            compute pe all pe/atom
-            compute stress all centroid/stress/atom NULL virial
-            compute flux all onsager pe stress species {' '.join(species)}
+        # the potential-flux path pyonsager run takes (virial: auto)
+        from pyonsager.lammps.virial import define_flux_compute
+
+        define_flux_compute(lmp, "flux", species=species, virial="auto")
+        lmp.commands_string("""
             velocity all create 300.0 12345 mom yes rot no
             fix integrate all nve
             fix sample all onsager flux 5

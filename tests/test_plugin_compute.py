@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "mpi_scripts"))
 import plugin_systems as ps  # noqa: E402
 
-KINDS = ["eam", "uf3", "ionic"]
+KINDS = ["morse", "uf3", "ionic"]
 TOL = 1e-12
 
 
@@ -94,34 +94,34 @@ def _run(states, kind, commands, log=None):
 
 
 def test_default_species_one_per_type(states):
-    lmp = _run(states, "eam", "compute pe all pe/atom\ncompute st all centroid/stress/atom NULL "
+    lmp = _run(states, "morse", "compute pe all pe/atom\ncompute st all centroid/stress/atom NULL "
                "virial\ncompute fl all onsager pe st\nrun 0")
     v = lmp.numpy.extract_compute("fl", ps.LMP_STYLE_GLOBAL, ps.LMP_TYPE_VECTOR)
     assert len(v) == 9 + 6
     lmp.close()
 
 
-def test_symmetric_stress_accepted_for_eam(states, results):
-    # EAM forces are central pair forces: its centroid virial equals the symmetric one
-    r = ps.evaluate("eam", states["eam"], stress="stress/atom")
-    assert ps.relerr(r["onsager"], results["eam"]["onsager"]) <= TOL
+def test_symmetric_stress_accepted_for_pairwise_morse(states, results):
+    # central pair forces: the centroid virial equals the symmetric one
+    r = ps.evaluate("morse", states["morse"], stress="stress/atom")
+    assert ps.relerr(r["onsager"], results["morse"]["onsager"]) <= TOL
 
 
 BASE = "compute pe all pe/atom\ncompute st all centroid/stress/atom NULL virial\n"
 
 REFUSALS = [
-    ("eam", "compute ke all ke/atom\n" + BASE + "compute fl all onsager ke st",
+    ("morse", "compute ke all ke/atom\n" + BASE + "compute fl all onsager ke st",
      "compute ke (style ke/atom) does not compute per-atom energy"),
-    ("eam", BASE + "compute fl all onsager pe pe", "does not compute per-atom stress"),
-    ("eam", BASE + "compute fl all onsager nope st", "could not find pe-ID compute nope"),
-    ("eam", BASE + "compute fl all onsager pe nope", "could not find stress-ID compute nope"),
-    ("eam", BASE + "compute fl all onsager pe st species Al Cu Ni",
+    ("morse", BASE + "compute fl all onsager pe pe", "does not compute per-atom stress"),
+    ("morse", BASE + "compute fl all onsager nope st", "could not find pe-ID compute nope"),
+    ("morse", BASE + "compute fl all onsager pe nope", "could not find stress-ID compute nope"),
+    ("morse", BASE + "compute fl all onsager pe st species Al Cu Ni",
      "species list has 3 names but there are 2 atom types"),
-    ("eam", BASE + "compute fl all onsager pe st species Al",
+    ("morse", BASE + "compute fl all onsager pe st species Al",
      "species list has 1 names but there are 2 atom types"),
-    ("eam", BASE + "compute fl all onsager pe st charge yes",
+    ("morse", BASE + "compute fl all onsager pe st charge yes",
      "charge yes needs per-atom charges, but atom style atomic has none"),
-    ("eam", BASE + "compute fl all onsager pe st bogus 1", "unknown keyword bogus"),
+    ("morse", BASE + "compute fl all onsager pe st bogus 1", "unknown keyword bogus"),
     ("uf3", "compute pe all pe/atom\ncompute st all stress/atom NULL virial\n"
      "compute fl all onsager pe st",
      "the pair style uf3 has a per-atom centroid virial that differs from it"),
@@ -139,7 +139,7 @@ def test_refusals(states, kind, commands, message):
 
 def test_refuses_symmetric_stress_when_pair_style_changes(states):
     # the check is repeated at init, so switching to a many-body style later is caught too
-    lmp = _run(states, "eam", "compute pe all pe/atom\ncompute st all stress/atom NULL virial\n"
+    lmp = _run(states, "morse", "compute pe all pe/atom\ncompute st all stress/atom NULL virial\n"
                "compute fl all onsager pe st\nrun 0")
     with pytest.raises(Exception) as exc:
         lmp.commands_string(f"pair_style uf3 3\npair_coeff * * {ps.potentials_dir()}/Nb.uf3 Nb "
@@ -151,7 +151,7 @@ def test_refuses_symmetric_stress_when_pair_style_changes(states):
 def test_refuses_untallied_step(states):
     # after reset_timestep no force evaluation has tallied per-atom energy on step 10:
     # the compute must refuse instead of using stale per-atom data
-    lmp = _run(states, "eam", BASE + "compute fl all onsager pe st\nfix nve all nve\nrun 3\n"
+    lmp = _run(states, "morse", BASE + "compute fl all onsager pe st\nfix nve all nve\nrun 3\n"
                "reset_timestep 10")
     with pytest.raises(Exception) as exc:
         lmp.numpy.extract_compute("fl", ps.LMP_STYLE_GLOBAL, ps.LMP_TYPE_VECTOR)
@@ -167,7 +167,7 @@ def _log_after(states, kind, commands, tmp_path):
 
 
 def test_warns_for_group_not_all(states, tmp_path):
-    text = _log_after(states, "eam", "group light type 1\n" + BASE +
+    text = _log_after(states, "morse", "group light type 1\n" + BASE +
                       "compute fl light onsager pe st\nrun 0\nrun 0", tmp_path)
     assert text.count("Compute onsager fl: group light is not all") == 1
 

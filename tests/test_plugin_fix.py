@@ -24,7 +24,7 @@ FLUX = (
 
 @pytest.fixture(scope="module")
 def eam(tmp_path_factory):
-    return ps.build_state("eam", str(tmp_path_factory.mktemp("fix") / "eam.data"))
+    return ps.build_state("morse", str(tmp_path_factory.mktemp("fix") / "eam.data"))
 
 
 def read_flux_file(path):
@@ -48,7 +48,7 @@ def read_ave_time(path):
 
 def new(eam, log=None):
     lmp = ps.new_lammps(log=log)
-    ps.load_state(lmp, "eam", eam)
+    ps.load_state(lmp, "morse", eam)
     return lmp
 
 
@@ -63,7 +63,7 @@ def test_file_header_and_rows_match_ave_time(eam, tmp_path):
         "run 40\nrun 20"
     )
     natoms = lmp.get_natoms()
-    masses = list(lmp.numpy.extract_atom("mass")[1:3])    # eam/alloy sets them from its file
+    masses = list(lmp.numpy.extract_atom("mass")[1:3])    # the mass commands of the state
     lmp.close()
     header, columns, rows = read_flux_file(f)
     assert header["units"] == "metal"
@@ -123,7 +123,7 @@ def test_crash_leaves_flushed_rows(eam, tmp_path):
     data = tmp_path / "in.crash"
     data.write_text(
         f"plugin load {plugin_path()}\nunits metal\natom_style atomic\nread_data {eam}\n"
-        + ps.potential("eam") + "timestep 0.002\n" + FLUX
+        + ps.potential("morse") + "timestep 0.002\n" + FLUX
         + f"fix nve all nve\nfix s all onsager fl 5 file {f} flush 3\n"
         "variable stop equal step\nfix h all halt 37 v_stop >= 37 error hard\nrun 100\n"
     )

@@ -27,7 +27,7 @@ region box block 0 2 0 2 0 2
 create_box 2 box
 create_atoms 1 box
 set type 1 type/fraction 2 0.5 99
-""" + ps.potential("eam") + """velocity all create 800 1
+""" + ps.potential("morse") + """velocity all create 800 1
 compute pe all pe/atom
 compute st all centroid/stress/atom NULL virial
 compute fl all onsager pe st species Al Cu

@@ -17,7 +17,7 @@ import plugin_systems as ps  # noqa: E402
 
 pytestmark = pytest.mark.mpi
 
-KINDS = ["eam", "uf3", "ionic"]
+KINDS = ["morse", "uf3", "ionic"]
 TOL = 1e-12
 
 
@@ -70,7 +70,7 @@ def test_two_ranks_equal_heat_flux_and_one_rank(states, kind, tmp_path):
 
 
 def test_two_ranks_fix_file_and_callbacks(states, tmp_path):
-    mpirun(2, "plugin_mpi_fix.py", states["eam"], tmp_path)
+    mpirun(2, "plugin_mpi_fix.py", states["morse"], tmp_path)
     from test_plugin_fix import read_ave_time, read_flux_file
 
     header, columns, rows = read_flux_file(tmp_path / "f.onsager")

@@ -17,11 +17,13 @@ THERMOSTATS = ("csvr", "langevin", "berendsen", "nose-hoover")
 ESTIMATORS = ("green-kubo", "cepstral", "likelihood")
 #: how the NVE production energy is chosen after equilibration (docs/config.md)
 TEMPERATURE_CONTROLS = ("energy", "none")
+#: potential heat flux: centroid virial where exact, compute onsager ... exact otherwise
+VIRIALS = ("auto", "centroid", "exact")
 
 _KEYS = {"input", "species", "mobile", "temperature", "timestep", "equilibration_steps",
          "thermostat", "production_steps", "sample_every", "max_lag", "estimator", "seed",
          "output", "checkpoint_every", "temperature_control", "temperature_tolerance",
-         "temperature_iterations", "temperature_segment_steps"}
+         "temperature_iterations", "temperature_segment_steps", "virial"}
 
 
 class ConfigError(ValueError):
@@ -57,6 +59,7 @@ class RunConfig:
     temperature_tolerance: float = 0.01      # relative, |<T>/T - 1| aimed at
     temperature_iterations: int = 12         # most NVE segments (measure + rescale)
     temperature_segment_steps: int = 2000    # steps per measuring segment (first one)
+    virial: str = "auto"             # auto | centroid | exact (pyonsager.lammps.virial)
 
     @property
     def directory(self) -> str:
@@ -167,6 +170,10 @@ def load_config(path: str, production_steps: Optional[int] = None) -> RunConfig:
         raise _err(path, "estimator", f"{estimator!r} unknown; use {' or '.join(ESTIMATORS)}")
     seed = _int(path, d, "seed", 4928459)
     ckpt = _int(path, d, "checkpoint_every", 10000, minimum=0)
+    virial = d.get("virial", "auto")
+    if virial not in VIRIALS:
+        raise _err(path, "virial", f"{virial!r} unknown; use one of {', '.join(VIRIALS)} "
+                                   "(auto: the centroid virial where it is exact, exact otherwise)")
     output = d.get("output", "onsager_run")
     if not isinstance(output, str) or not output:
         raise _err(path, "output", f"must be a directory name, got {output!r}")
@@ -189,7 +196,7 @@ def load_config(path: str, production_steps: Optional[int] = None) -> RunConfig:
         thermostat=Thermostat(style, damp), sample_every=every, estimator=estimator, seed=seed,
         output=output, checkpoint_every=ckpt, temperature_list=tlist,
         temperature_control=control, temperature_tolerance=tol, temperature_iterations=iters,
-        temperature_segment_steps=seg)
+        temperature_segment_steps=seg, virial=virial)
     if every > prod:
         raise _err(path, "sample_every", f"{every} is larger than production_steps {prod}")
     return cfg

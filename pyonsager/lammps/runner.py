@@ -200,20 +200,21 @@ def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: 
                                   "motion; remove it: pyonsager adds NVT equilibration and NVE "
                                   "production itself")
         _plugin.load_plugin(lmp)
+        from pyonsager.lammps.virial import VirialError, define_flux_compute
+
         try:
-            lmp.commands_list([
-                "compute pyonsager_pe all pe/atom",
-                "compute pyonsager_stress all centroid/stress/atom NULL virial",
-                f"compute pyonsager_flux all onsager pyonsager_pe pyonsager_stress species "
-                f"{' '.join(cfg.species)}",
-                # a setup-only run: computes check the pair style's support at init
-                "run 0 post no",
-            ])
+            # virial: auto takes the centroid path where it is exact, exact otherwise
+            virial_path = define_flux_compute(lmp, "pyonsager_flux", species=cfg.species,
+                                              virial=cfg.virial, prefix="pyonsager")
+            # a setup-only run: computes check the pair style's support at init
+            lmp.command("run 0 post no")
+        except VirialError as exc:
+            raise RunError(f"{cfg.path}: virial: {exc}") from None
         except Exception as exc:
             raise RunError(
                 f"LAMMPS refused the flux computes: {_lammps_message(exc)} -- the pair style must "
-                "provide per-atom energies and a per-atom centroid virial "
-                "(compute pe/atom, compute centroid/stress/atom)") from None
+                "provide per-atom energies (compute pe/atom)") from None
+        _say(comm, f"potential heat flux: {virial_path} path (virial: {cfg.virial})")
 
         control: Optional[dict] = None
         user_baths = thermostat_fixes(list_fixes(lmp, out, comm))

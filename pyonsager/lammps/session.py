@@ -613,6 +613,10 @@ class Session:
             "gaps": self.gaps,
         }
         doc["partial"] = bool(partial)
+        # which potential heat flux the compute used (fix onsager's header line "virial:")
+        header = self._header_cache or {}
+        if header.get("virial"):
+            doc["virial_path"] = str(header["virial"])
         with open(path + ".tmp", "w") as fh:
             yaml.safe_dump(doc, fh, sort_keys=False)
         os.replace(path + ".tmp", path)
@@ -651,7 +655,7 @@ def attach(lmp: Any, compute: str = "flux", every: int = 10, max_lag: float = 2.
            species: Optional[Sequence[str]] = None, estimator: str = "green-kubo",
            msd: bool = True, progress: bool = True, progress_interval: float = 10.0,
            estimate_interval: float = 30.0, total_steps: Optional[int] = None,
-           overwrite: bool = False) -> Session:
+           overwrite: bool = False, virial: Optional[str] = None) -> Session:
     """Sample ``compute`` (a ``compute onsager``) of ``lmp`` every ``every`` steps.
 
     Parameters
@@ -670,6 +674,9 @@ def attach(lmp: Any, compute: str = "flux", every: int = 10, max_lag: float = 2.
     total_steps: steps you intend to run (only for the ETA of the progress line).
     overwrite: allow writing into a directory (of ``file`` / ``out``) that holds the results
         of a finished run; without it that is a FileExistsError, before anything is written.
+    virial: if given (``auto``, ``centroid`` or ``exact``) and ``compute`` does not exist yet,
+        define it (with ``species``) on that potential-flux path; ``auto`` takes the centroid
+        virial where it is exact and ``exact`` otherwise (pyonsager.lammps.virial).
 
     Call collectively (every rank).  Then run LAMMPS as usual and call ``finish(out=DIR)``.
     """
@@ -681,6 +688,10 @@ def attach(lmp: Any, compute: str = "flux", every: int = 10, max_lag: float = 2.
         batch = max(1, DEFAULT_CALLBACK_STEPS // every)
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
+    if virial is not None and not lmp.has_id("compute", compute):
+        from pyonsager.lammps.virial import define_flux_compute
+
+        define_flux_compute(lmp, compute, species=species, virial=virial)
     defaulted = file is None
     if file is None:
         file = os.path.join(out or os.getcwd(), "fluxes.onsager")

