@@ -236,7 +236,8 @@ def _fit_gamma(family: str, u: np.ndarray, y: np.ndarray, n: np.ndarray, p: int,
     def nll_of(c: np.ndarray) -> float:
         eta = z @ c
         if family == "log":
-            return float(np.sum(h * (eta + y * np.exp(-eta))))
+            with np.errstate(over="ignore"):     # a trial step too far: inf, halved
+                return float(np.sum(h * (eta + y * np.exp(-eta))))
         if np.any(eta <= 0):
             return np.inf
         return float(np.sum(h * (-np.log(eta) + y * eta)))
