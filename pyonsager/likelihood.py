@@ -30,6 +30,12 @@ Green-Kubo prefactor.
   is described by nuisance models log S = alpha + beta log f, fitted by maximum likelihood
   in octave blocks (2 parameters per block).  Every (family, p, f_c) is then one model of
   the same bins, AIC = 2 NLL + 2 (p + 2 n_blocks).
+* Adequacy: each fitted model is tested on its own band by a block score test (quarter-octave
+  blocks between the cutoffs, :func:`_gof_pvalue`); models with p < ``GOF_ALPHA`` are
+  dropped, and the compared band (models and nuisance blocks) ends at the highest cutoff of
+  an adequate model.  Without this, a steep or peaked band above the plateau, which the
+  octave nuisance fits describe worse than one global polynomial, hands the Akaike weight to
+  the widest (least adequate) bands.
 * Top of the band: the Nyquist frequency (or the last bin read), unless the smoothed
   spectrum rises by a factor ``GUARD_RISE`` above its minimum at lower frequencies (a
   resonance such as an optical peak, :func:`_resonance_guard`): the band then ends there.
@@ -844,9 +850,11 @@ def apply_likelihood(res, arrays: Sequence[np.ndarray], names: Sequence[str],
     res.estimator = {"name": "likelihood", "parameters": {
         "cutoff_best_THz": fit.fc_best * 1e-12 / U.time(md.units),
         "cutoff_mean_THz": fit.fc_mean * 1e-12 / U.time(md.units),
+        "band_top_THz": float(fit.frequencies[fit.g_top - 1]) * 1e-12 / U.time(md.units),
         "models": int(fit.models.shape[0]), "ndf": int(r.ndf),
         "method": {"rule": "maximum likelihood fits of the reduced periodogram (chi^2 with "
-                f"{r.ndf} dof) over cutoffs and model orders, Akaike-weighted "
+                f"{r.ndf} dof) over cutoffs and model orders, those adequate on their band "
+                f"(block score test, p >= {GOF_ALPHA}) Akaike-weighted "
                 "(pyonsager.likelihood, docs/likelihood.md)",
         "error": "inverse observed Fisher information of each model + spread between models "
                  "(Akaike weights); delta error neglects the kappa-L00 correlation",
