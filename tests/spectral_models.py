@@ -30,8 +30,8 @@ Shapes (``MODELS``):
   f0 = 2.5 THz, damping 5 THz), two broad peaks (5 and 9 THz, damping 3 and 4 THz) in the
   energy flux, a mass-flux mode of its own (3 THz, damping 6 THz), and a steep, nearly
   Gaussian fall: every mode is driven through a two-stage low-pass of 16 THz (smooth
-  forces), so S ~ f^-8 above ~15 THz, 10^-9 of S(0) at Nyquist, like the real spectrum
-  (falls by 4 near 6 THz, by 10^3.5 near 25 THz).  Each mode is 4 latent coordinates
+  forces), so S ~ f^-8 above ~15 THz, 5e-9 of S(0) at Nyquist, like the real spectrum
+  (falls by ~5 near 6 THz, by 10^4 near 25 THz).  Each mode is 4 latent coordinates
   (position, momentum, two filter stages): 16 in all.
 
 Cramer-Rao bound (:meth:`SpectralModel.cramer_rao`): Fisher information of the Whittle
