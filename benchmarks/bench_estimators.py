@@ -80,7 +80,12 @@ def efficiency(args: argparse.Namespace) -> None:
                     if x is None:
                         x = model.series(n, 10_000 + seed)
                     t0 = time.perf_counter()
-                    k, e = estimate(est, x, model.dt)
+                    try:
+                        k, e = estimate(est, x, model.dt)
+                    except ValueError as exc:       # e.g. Green-Kubo's TooFewSamples
+                        print(f"{key} seed {seed} {est}: refused ({str(exc)[:60]}...)",
+                              file=sys.stderr)
+                        k, e = float("nan"), float("nan")
                     runs[str(seed)] = [k, e, time.perf_counter() - t0]
                 if args.json:
                     with open(args.json, "w") as fh:
@@ -90,11 +95,15 @@ def efficiency(args: argparse.Namespace) -> None:
 
 def summary(entry: dict, est: str) -> dict:
     runs = np.array(list(entry["runs"][est].values()))
+    refused = int(np.sum(~np.isfinite(runs[:, 0])))
+    runs = runs[np.isfinite(runs[:, 0])]
+    if runs.size == 0:
+        return dict(seeds=0, refused=refused)
     k, e = runs[:, 0], runs[:, 1]
     exact = entry["kappa"]
     z = (k - exact) / e
     rms = float(np.sqrt(np.mean((k - exact) ** 2)))
-    return dict(seeds=k.size, bias_over_sigma=float((k.mean() - exact) / e.mean()),
+    return dict(seeds=k.size, refused=refused, bias_over_sigma=float((k.mean() - exact) / e.mean()),
                 rms_over_crb=rms / entry["crb"], rms_over_crb_reduced=rms / entry["crb_reduced"],
                 sigma_over_crb=float(e.mean()) / entry["crb"], z_mean=float(z.mean()),
                 z_spread=float(z.std(ddof=1)), seconds=float(runs[:, 2].mean()))
@@ -110,6 +119,10 @@ def report(store: dict) -> None:
             if est not in entry["runs"] or not entry["runs"][est]:
                 continue
             s = summary(entry, est)
+            if s["seeds"] == 0:
+                print(f"| {shape} | {int(n):.0e} | {est} | 0 (refused {s['refused']}) "
+                      "| | | | | | | |")
+                continue
             print(f"| {shape} | {int(n):.0e} | {est} | {s['seeds']} | {s['bias_over_sigma']:+.2f} | "
                   f"{s['rms_over_crb']:.2f} | {s['rms_over_crb_reduced']:.2f} | "
                   f"{s['sigma_over_crb']:.2f} | {s['z_mean']:+.2f} | {s['z_spread']:.2f} | "

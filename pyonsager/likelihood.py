@@ -30,6 +30,12 @@ Green-Kubo prefactor.
   is described by nuisance models log S = alpha + beta log f, fitted by maximum likelihood
   in octave blocks (2 parameters per block).  Every (family, p, f_c) is then one model of
   the same bins, AIC = 2 NLL + 2 (p + 2 n_blocks).
+* Adequacy: each fitted model is tested on its own band by a block score test (quarter-octave
+  blocks between the cutoffs, :func:`_gof_pvalue`); models with p < ``GOF_ALPHA`` are
+  dropped, and the compared band (models and nuisance blocks) ends at the highest cutoff of
+  an adequate model.  Without this, a steep or peaked band above the plateau, which the
+  octave nuisance fits describe worse than one global polynomial, hands the Akaike weight to
+  the widest (least adequate) bands.
 * Top of the band: the Nyquist frequency (or the last bin read), unless the smoothed
   spectrum rises by a factor ``GUARD_RISE`` above its minimum at lower frequencies (a
   resonance such as an optical peak, :func:`_resonance_guard`): the band then ends there.
@@ -92,6 +98,8 @@ GUARD_RISE = 2.0
 #: Onsager-matrix elements (not kappa): the band ends where the auto-spectrum has fallen by
 #: this factor below its low-frequency maximum
 FALL_DROP = 4.0
+#: a model is adequate on its band when its block score test has p-value >= GOF_ALPHA
+GOF_ALPHA = 0.01
 
 
 # --------------------------------------------------------------------------------------------
@@ -234,7 +242,8 @@ def _fit_gamma(family: str, u: np.ndarray, y: np.ndarray, n: np.ndarray, p: int,
     def nll_of(c: np.ndarray) -> float:
         eta = z @ c
         if family == "log":
-            return float(np.sum(h * (eta + y * np.exp(-eta))))
+            with np.errstate(over="ignore"):     # a trial step too far: inf, halved
+                return float(np.sum(h * (eta + y * np.exp(-eta))))
         if np.any(eta <= 0):
             return np.inf
         return float(np.sum(h * (-np.log(eta) + y * eta)))
@@ -346,7 +355,9 @@ class SpectrumFit:
     value, error: S(0)/2 and its standard error (units of the spectrum).  For auto-spectra the
     average is taken on log S(0) (``log_value``, ``log_error``) and value = exp(mean)/2.
     models: one row per fitted model: (family index, order p, cutoff index, f_c, AIC, weight,
-    v = log S(0) (auto) or S(0) (cross), var v).  best: row index of the AIC minimum.
+    v = log S(0) (auto) or S(0) (cross), var v, goodness-of-fit p-value) of the adequate
+    models (p-value >= ``GOF_ALPHA``).  g_max: the resonance (and fall) guard's band top;
+    g_top: the top of the compared band (highest cutoff of an adequate model).  best: row index of the AIC minimum.
     frequencies, data: pooled frequencies and pooled periodogram (units of S, i.e. 2x the
     transport units) up to the highest cutoff; fit: the best model's S on those frequencies
     (NaN above its cutoff); fc_best: its cutoff; fc_mean: the Akaike-weighted mean cutoff.
@@ -367,6 +378,7 @@ class SpectrumFit:
     ndf: float
     families: tuple = FAMILIES
     g_max: int = -1
+    g_top: int = -1
 
 
 def _average(vals: np.ndarray, vars_: np.ndarray, aic: np.ndarray) -> tuple[float, float, np.ndarray]:
@@ -435,13 +447,46 @@ def _nuisance_blocks(grid: _Grid, g_lo: int, g_max: int) -> list[tuple[int, int]
     return [(int(a), int(b)) for a, b in zip(e[:-1], e[1:])]
 
 
-def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance,
-                g_max: Optional[int] = None) -> tuple[np.ndarray, list]:
-    """Fit every model (family, spec) at every cutoff.
+def _gof_pvalue(grid: _Grid, g_hi: int, score: np.ndarray, var: np.ndarray, npar: int) -> float:
+    """p-value of the block score test of one fitted model on its band [0, g_hi).
 
-    Returns rows (family index, n_params, cutoff index, f_c, AIC, v, var v) and, per row,
-    (family, spec, coefficients, x_c).  AIC = 2 (NLL_band + NLL_nuisance) + 2 (n_params +
-    2 n_blocks), the nuisance blocks covering (f_c, f_max] (:func:`_nuisance_blocks`).
+    The band is cut into the blocks between consecutive cutoffs of the grid (quarter octaves
+    above the smallest cutoff, whose band is the first block).  score_j is the derivative of
+    the log-likelihood of group j with respect to a local shift of log S (Gamma data:
+    (n_j/2)(y_j/S_j - 1), variance n_j/2; Gaussian data: w_j (y_j - S_j)/S-scale, variance
+    w_j); z_b = sum_{j in b} score_j / sqrt(sum var_j) is N(0, 1) per block under the model,
+    and X^2 = sum_b z_b^2 ~ chi^2 with B - p dof (p fitted coefficients).  A band with
+    B <= p blocks cannot be tested (p-value 1).
+    """
+    from scipy.special import chdtrc
+    e = grid.edges[grid.edges < g_hi]
+    e = np.concatenate([[0], e, [g_hi]])
+    nblk = e.size - 1
+    if nblk <= npar:
+        return 1.0
+    cs = np.concatenate([[0.0], np.cumsum(score)])
+    cv = np.concatenate([[0.0], np.cumsum(var)])
+    zb = (cs[e[1:]] - cs[e[:-1]]) / np.sqrt(cv[e[1:]] - cv[e[:-1]])
+    return float(chdtrc(nblk - npar, float(np.sum(zb ** 2))))
+
+
+def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance,
+                g_max: Optional[int] = None, score=None) -> tuple[np.ndarray, list, int]:
+    """Fit every model (family, spec) at every cutoff; keep the adequate ones.
+
+    1. Every model is fitted on its band [0, f_c] and tested there by the block score test
+       (:func:`_gof_pvalue`, ``score(fam, spec, c, u, g_hi) -> (score, var)``); models with
+       p-value below ``GOF_ALPHA`` are rejected.
+    2. The top of the compared band, g_top, is the highest cutoff of an adequate model (never
+       above g_max, the resonance guard): above it no low-order model describes the spectrum,
+       so neither the models nor their nuisance description of the band above f_c may be
+       compared there (a poor nuisance fit of a steeply falling or peaked band would hand
+       the Akaike weight to the widest, least adequate bands).
+    3. AIC = 2 (NLL_band + NLL_nuisance) + 2 (n_params + 2 n_blocks), the nuisance blocks
+       covering (f_c, g_top] (:func:`_nuisance_blocks`).
+
+    Returns rows (family index, n_params, cutoff index, f_c, AIC, v, var v, GOF p-value) of the
+    adequate models, per row (family, spec, coefficients, x_c), and g_top.
     """
     cache: dict = {}
 
@@ -450,14 +495,12 @@ def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance
             cache[(a, b)] = nuisance(a, b)
         return cache[(a, b)]
 
-    rows, coefs = [], []
+    cand, coefs = [], []
     g_max = grid.x.size if g_max is None else int(g_max)
     for ic, g_hi in enumerate(grid.edges):
         if g_hi > g_max:
             break
         bins = int(grid.start[g_hi - 1] + grid.count[g_hi - 1])
-        blocks = _nuisance_blocks(grid, g_hi, g_max) if g_hi < g_max else []
-        tail = sum(nuis(a, b) for a, b in blocks)
         xc = grid.x[g_hi - 1]
         u = grid.x[:g_hi] / xc
         fc = float(bins - 1) * grid.df
@@ -472,13 +515,30 @@ def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance
                     continue
                 c, nll, var0, v0 = out
                 done[(fam, spec)] = c
-                aic = 2.0 * (nll + tail) + 2.0 * (npar + NUISANCE_NPAR * len(blocks))
-                rows.append((fam_i, npar, ic, fc, aic, v0, var0))
+                pv = 1.0
+                if score is not None:
+                    sc, sv = score(fam, spec, c, u, g_hi)
+                    pv = _gof_pvalue(grid, int(g_hi), sc, sv, npar)
+                cand.append((fam_i, npar, ic, fc, nll, v0, var0, pv, int(g_hi)))
                 coefs.append((fam, spec, c, xc))
-    if not rows:
+    if not cand:
         raise ValueError("no model could be fitted to the spectrum: the series is too short or "
                          "the spectrum is not positive")
-    return np.array(rows, dtype=float), coefs
+    ok = [i for i, r in enumerate(cand) if r[7] >= GOF_ALPHA]
+    if not ok:                       # nothing adequate: keep the narrowest band's models
+        g0 = min(r[8] for r in cand)
+        ok = [i for i, r in enumerate(cand) if r[8] == g0]
+    g_top = max(cand[i][8] for i in ok)
+    if g_top >= max(r[8] for r in cand):
+        g_top = g_max                # adequate up to the last cutoff: keep the whole band
+    rows = []
+    for i in ok:
+        fam_i, npar, ic, fc, nll, v0, var0, pv, g_hi = cand[i]
+        blocks = _nuisance_blocks(grid, g_hi, g_top) if g_hi < g_top else []
+        tail = sum(nuis(a, b) for a, b in blocks)
+        aic = 2.0 * (nll + tail) + 2.0 * (npar + NUISANCE_NPAR * len(blocks))
+        rows.append((fam_i, npar, ic, fc, aic, v0, var0, pv))
+    return np.array(rows, dtype=float), [coefs[i] for i in ok], int(g_top)
 
 
 def _auto_specs(max_order: int, families: Sequence[str]) -> list[tuple[str, list]]:
@@ -549,12 +609,18 @@ def fit_spectrum(periodogram: np.ndarray, dof: np.ndarray, dt: float, df: float,
     def nuis(a, b):
         return _gamma_nuisance(grid.logf[a:b], yp[a:b], npool[a:b])
 
+    def score(fam, spec, c, u, g_hi):
+        h = 0.5 * npool[:g_hi]
+        return h * (yp[:g_hi] / _eval_model(fam, spec, c, u) - 1.0), h
+
     g_max = _resonance_guard(yp, npool, grid)
     if fall_guard:
         g_max = min(g_max, _fall_guard(yp, npool, grid))
-    rows, coefs = _run_models(grid, _auto_specs(max_order, fams), fit, nuis, g_max)
+    rows, coefs, g_top = _run_models(grid, _auto_specs(max_order, fams), fit, nuis, g_max,
+                                     score)
     out = _finish("auto", grid, rows, coefs, yp, float(np.max(dof)), fams)
     out.g_max = g_max
+    out.g_top = g_top
     return out
 
 
@@ -596,8 +662,12 @@ def fit_cross_spectrum(cross: np.ndarray, auto_a: np.ndarray, auto_b: np.ndarray
     def nuis(a, b):
         return _gauss_nuisance(grid.logf[a:b], yp[a:b], w[a:b])
 
-    rows, coefs = _run_models(grid, [("linear", [(p,) for p in range(1, max_order + 1)])],
-                              fit, nuis, g_max)
+    def score(fam, spec, c, u, g_hi):
+        ww = w[:g_hi]
+        return ww * (yp[:g_hi] - _eval_model(fam, spec, c, u)), ww
+
+    rows, coefs, _ = _run_models(grid, [("linear", [(p,) for p in range(1, max_order + 1)])],
+                                 fit, nuis, g_max, score)
     return _finish("cross", grid, rows, coefs, yp, float(np.max(dof)), ("linear",))
 
 
@@ -780,9 +850,11 @@ def apply_likelihood(res, arrays: Sequence[np.ndarray], names: Sequence[str],
     res.estimator = {"name": "likelihood", "parameters": {
         "cutoff_best_THz": fit.fc_best * 1e-12 / U.time(md.units),
         "cutoff_mean_THz": fit.fc_mean * 1e-12 / U.time(md.units),
+        "band_top_THz": float(fit.frequencies[fit.g_top - 1]) * 1e-12 / U.time(md.units),
         "models": int(fit.models.shape[0]), "ndf": int(r.ndf),
         "method": {"rule": "maximum likelihood fits of the reduced periodogram (chi^2 with "
-                f"{r.ndf} dof) over cutoffs and model orders, Akaike-weighted "
+                f"{r.ndf} dof) over cutoffs and model orders, those adequate on their band "
+                f"(block score test, p >= {GOF_ALPHA}) Akaike-weighted "
                 "(pyonsager.likelihood, docs/likelihood.md)",
         "error": "inverse observed Fisher information of each model + spread between models "
                  "(Akaike weights); delta error neglects the kappa-L00 correlation",

@@ -66,6 +66,53 @@ def test_optical_peak_unbiased():
     assert max(r.reduced.fc_best for r in runs) < 1.0            # the peak is at f = 1
 
 
+def test_liquid_spectrum_steep_fall_calibrated():
+    """A molten-salt-like reduced spectrum (plateau, two broad peaks, a nearly Gaussian fall
+    over nine decades to Nyquist, dt = 5 fs): the compared band must stop where the low-order
+    models stop being adequate.  Before the goodness-of-fit rule the Akaike weights went to
+    cutoffs near Nyquist (the octave nuisance fits of the steep fall are worse than one global
+    polynomial), which smoothed over the plateau: z mean -1.6 (best cutoff at Nyquist, 100
+    THz) on these seeds."""
+    m = MODELS["molten_salt"]
+    f = np.array([0.0, 25.0])
+    fall = m.reduced_spectrum(f)
+    assert fall[1] < 1e-3 * fall[0]                 # the shape does fall steeply
+    runs = [lk.likelihood_analysis(m.series(20_000, 700 + s), m.dt, matrix=False)
+            for s in range(16)]
+    z = _z([r.kappa for r in runs], [r.kappa_error for r in runs], m.kappa())
+    assert 0.6 <= z.std(ddof=1) <= 1.5, z.std(ddof=1)
+    assert abs(z.mean()) <= 3.5 / np.sqrt(len(z)), z.mean()
+    assert max(r.reduced.fc_best for r in runs) < 50.0   # THz: well below Nyquist (100)
+
+
+def test_goodness_of_fit_level_and_power():
+    """Block score test of the adequacy rule on Gamma data drawn from a known spectrum
+    (the Lorentzian's exact reduced spectrum, n = 4 dof per bin): with the true S it rejects
+    at rate ~alpha (binomial bounds, 400 replicates); with S 30 % low below 1/10 of the band
+    (a misfit of the plateau) it rejects nearly always."""
+    n = 4096
+    f = np.arange(n // 2 + 1) / (n * LOR.dt)
+    s_true = LOR.reduced_spectrum(f)
+    dof = lk.bin_dof(f.size, 2, True)
+    grid = lk._make_grid(f.size, LOR.dt, f[1])
+    rng = np.random.default_rng(11)
+    g = int(grid.edges[-1])
+    s_pool, _ = lk._pool(s_true, dof, grid)
+    wrong = s_pool * np.where(grid.freq < 0.1 * grid.freq[g - 1], 0.7, 1.0)
+    p_null, p_alt = [], []
+    for _ in range(400):
+        y = s_true * rng.chisquare(dof) / dof
+        yp, npool = lk._pool(y, dof, grid)
+        h = 0.5 * npool[:g]
+        p_null.append(lk._gof_pvalue(grid, g, h * (yp[:g] / s_pool[:g] - 1.0), h, 0))
+        p_alt.append(lk._gof_pvalue(grid, g, h * (yp[:g] / wrong[:g] - 1.0), h, 0))
+    p_null, p_alt = np.asarray(p_null), np.asarray(p_alt)
+    for alpha in (0.05, 0.2):
+        rate = np.mean(p_null < alpha)
+        assert abs(rate - alpha) < 4 * np.sqrt(alpha * (1 - alpha) / p_null.size), (alpha, rate)
+    assert np.mean(p_alt < lk.GOF_ALPHA) > 0.95
+
+
 # ------------------------------------------------------------------ exact identities
 
 def test_exact_spectrum_gives_exact_value():
