@@ -89,16 +89,18 @@ def test_cli_run_needs_overwrite_flag(tmp_path):
     cfg = quick_case(tmp_path)
     out = str(tmp_path / "out")
     cmd = [sys.executable, "-m", "pyonsager.cli", "run", cfg, "--out", out]
-    first = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env())
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env(),
+                           cwd=str(tmp_path))    # never the checkout's unbuilt source tree
     assert first.returncode == 0, first.stderr[-2000:]
     before = _contents(out)
     again = subprocess.run(cmd + ["--production-steps", "200"], capture_output=True, text=True,
-                           timeout=300, env=env())
+                           timeout=300, env=env(), cwd=str(tmp_path))
     assert again.returncode == 1
     assert "--overwrite" in again.stderr and "Traceback" not in again.stderr
     assert _contents(out) == before
     forced = subprocess.run(cmd + ["--production-steps", "200", "--overwrite"],
-                            capture_output=True, text=True, timeout=300, env=env())
+                            capture_output=True, text=True, timeout=300, env=env(),
+                            cwd=str(tmp_path))
     assert forced.returncode == 0, forced.stderr[-2000:]
     assert load(out)["run"]["samples"] == 200
 
