@@ -215,7 +215,12 @@ class Session:
             os.makedirs(os.path.dirname(self.file) or ".", exist_ok=True)
         self.comm.Barrier()
         # quoted: LAMMPS splits arguments at whitespace
-        lmp.command(f'fix {FIX_ID} all onsager {self.compute} {self.every} file "{self.file}"')
+        # the settings known now go into the header (finish() completes them, e.g. the mobile
+        # species decided from the MSD) so that pyonsager analyze FILE reproduces the run
+        from pyonsager.fluxfile import analysis_text
+
+        lmp.command(f'fix {FIX_ID} all onsager {self.compute} {self.every} file "{self.file}" '
+                    f'analysis "{analysis_text(self.analysis_settings())}"')
         api = _plugin.capi()
         ncols = api.onsager_ncols(lmp.lmp, FIX_ID.encode())
         if ncols < 0:
@@ -542,6 +547,13 @@ class Session:
         mobile = self._mobile_from(diffusion)
         self.mobile_used = mobile
         meta = self._metadata(partial=partial, mobile=mobile)
+        if self.rank == 0:
+            # complete the header's analysis line (mobile from the MSD, finish() options)
+            from pyonsager.fluxfile import ANALYSIS_KEYS, set_analysis
+
+            set_analysis(self.file, self.analysis_settings(
+                mobile, **{k: v for k, v in analysis.items() if k in ANALYSIS_KEYS}))
+        self.comm.Barrier()
         result = self._analyze(meta, **analysis)
         result.warnings.extend(w for w in self.warnings if w not in result.warnings)
         if self.rank == 0:
@@ -559,6 +571,18 @@ class Session:
         self.comm.Barrier()
         self.finished = True
         return result
+
+    def analysis_settings(self, mobile: Optional[Sequence[str]] = None,
+                          **analysis: Any) -> dict[str, Any]:
+        """The analysis settings of this run for the flux file's ``analysis:`` header line:
+        max lag (time unit of the units style), estimator, mobile species (given, or decided at
+        finish), and the explicit options given to finish() (cutoff, fstar, ...)."""
+        settings: dict[str, Any] = {"max_lag": self.max_lag_time, "estimator": self.estimator}
+        mob = mobile if mobile is not None else self.mobile
+        if mob is not None:
+            settings["mobile"] = [str(m) for m in mob]
+        settings.update({k: v for k, v in analysis.items() if v is not None})
+        return settings
 
     def _analyze(self, meta: FluxMetadata, **analysis: Any) -> Any:
         estimator = analysis.pop("estimator", self.estimator)
