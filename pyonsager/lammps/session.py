@@ -547,13 +547,7 @@ class Session:
         mobile = self._mobile_from(diffusion)
         self.mobile_used = mobile
         meta = self._metadata(partial=partial, mobile=mobile)
-        if self.rank == 0:
-            # complete the header's analysis line (mobile from the MSD, finish() options)
-            from pyonsager.fluxfile import ANALYSIS_KEYS, set_analysis
-
-            set_analysis(self.file, self.analysis_settings(
-                mobile, **{k: v for k, v in analysis.items() if k in ANALYSIS_KEYS}))
-        self.comm.Barrier()
+        settings = self.analysis_settings(mobile, **analysis)
         result = self._analyze(meta, **analysis)
         result.warnings.extend(w for w in self.warnings if w not in result.warnings)
         if self.rank == 0:
@@ -566,6 +560,11 @@ class Session:
                     # our own default location: move rather than leave a copy behind
                     os.unlink(self.file)
                     self.file = os.path.abspath(target)
+            # complete the analysis line of the written file (mobile species from the MSD,
+            # finish() options): pyonsager analyze on it reproduces this onsager.yaml
+            from pyonsager.fluxfile import set_analysis
+
+            set_analysis(target, settings)
             result.write(out)
             self._write_extras(out, meta, diffusion, mobile, partial)
         self.comm.Barrier()
@@ -581,7 +580,10 @@ class Session:
         mob = mobile if mobile is not None else self.mobile
         if mob is not None:
             settings["mobile"] = [str(m) for m in mob]
-        settings.update({k: v for k, v in analysis.items() if v is not None})
+        from pyonsager.fluxfile import ANALYSIS_KEYS
+
+        settings.update({k: v for k, v in analysis.items()
+                         if k in ANALYSIS_KEYS and v is not None})
         return settings
 
     def _analyze(self, meta: FluxMetadata, **analysis: Any) -> Any:
@@ -601,6 +603,7 @@ class Session:
             try:
                 result = analyze(self.file, estimator=estimator, mobile=meta.mobile,
                                  temperature=meta.temperature, **analysis)
+                result.analysis_overrides = {}    # the run's own choices, not overrides
             except Exception as exc:   # re-raised on every rank below, not only on rank 0
                 error = f"{type(exc).__name__}: {exc}"
         result, error = self.comm.bcast((result, error), root=0)
