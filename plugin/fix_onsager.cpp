@@ -56,7 +56,8 @@ FixOnsager::FixOnsager(LAMMPS *lmp, int narg, char **arg) :
   if (narg < 5)
     error->all(FLERR,
                "Illegal fix onsager command: expected "
-               "'fix ID group onsager COMPUTE-ID NEVERY [file PATH] [flush NSAMPLES]'");
+               "'fix ID group onsager COMPUTE-ID NEVERY [file PATH] [flush NSAMPLES] "
+               "[analysis YAML-MAPPING]'");
 
   id_flux = arg[3];
   nevery = utils::inumeric(FLERR, arg[4], false, lmp);
@@ -73,9 +74,22 @@ FixOnsager::FixOnsager(LAMMPS *lmp, int narg, char **arg) :
       nflush = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
       if (nflush <= 0) error->all(FLERR, "Fix onsager {}: flush must be > 0, got {}", id, nflush);
       iarg += 2;
+    } else if (strcmp(arg[iarg], "analysis") == 0) {
+      // one YAML flow mapping, written verbatim as the header line "# analysis: ..." so that
+      // pyonsager analyze takes the run's settings as its defaults
+      if (iarg + 1 >= narg)
+        error->all(FLERR, "Fix onsager {}: keyword analysis needs a quoted YAML mapping", id);
+      analysis = utils::trim(arg[iarg + 1]);
+      if (analysis.size() < 2 || analysis.front() != '{' || analysis.back() != '}' ||
+          analysis.find_first_of("\n\r") != std::string::npos)
+        error->all(FLERR,
+                   "Fix onsager {}: analysis must be one quoted YAML flow mapping on one line, "
+                   "e.g. analysis \"{{max_lag: 2.0, estimator: green-kubo}}\", got {}",
+                   id, arg[iarg + 1]);
+      iarg += 2;
     } else {
-      error->all(FLERR, "Fix onsager {}: unknown keyword {} (expected file or flush)", id,
-                 arg[iarg]);
+      error->all(FLERR, "Fix onsager {}: unknown keyword {} (expected file, flush or analysis)",
+                 id, arg[iarg]);
     }
   }
 
@@ -305,6 +319,7 @@ void FixOnsager::write_header()
   fmt::print(fp, "# group: {}\n", group->names[c_flux->igroup]);
   fmt::print(fp, "# virial: {}\n", c_flux->is_exact() ? "exact" : "centroid");
   fmt::print(fp, "# lammps_version: {}\n", lmp->version);
+  if (!analysis.empty()) fmt::print(fp, "# analysis: {}\n", analysis);
   fmt::print(fp, "# {}\n", columns);
   fflush(fp);
 }

@@ -27,7 +27,7 @@ class FixOnsager : public Fix {
   void flush();
 
  private:
-  std::string id_flux, id_temp, filename;
+  std::string id_flux, id_temp, filename, analysis;
   class ComputeOnsager *c_flux;
   class Compute *c_temp;
   int ncol;         // step, temperature, the compute's vector, then nsite site energies

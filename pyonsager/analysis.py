@@ -507,7 +507,7 @@ def _default_max_lag(n: int) -> int:
     return int(max(1, min(n // DEFAULT_LAG_FRACTION, DEFAULT_MAX_LAG)))
 
 
-def analyze_series(series: FluxSeries, estimator: str = "green-kubo", *,
+def analyze_series(series: FluxSeries, estimator: Optional[str] = None, *,
                    max_lag: Optional[float] = None, cutoff: Optional[float] = None,
                    fstar: Optional[float] = None, pstar: Optional[int] = None,
                    mobile: Optional[Sequence[str]] = None, drop: Optional[str] = "auto",
@@ -526,10 +526,26 @@ def analyze_series(series: FluxSeries, estimator: str = "green-kubo", *,
     number needed (``too_few="warn"``: a warning instead).  single_component: see
     :func:`analyze`.
     """
+    md = series.metadata
+    # a flux file that records its run's analysis settings: they are the defaults here, so a
+    # re-analysis with no options reproduces the run; given options override (recorded)
+    from .fluxfile import recorded_analysis, resolve_analysis
+
+    recorded = recorded_analysis(md.extra, str(md.extra.get("source", "flux file")))
+    given = dict(estimator=estimator, max_lag=max_lag, cutoff=cutoff, fstar=fstar, pstar=pstar,
+                 mobile=mobile if mobile is not None else md.mobile, drop=drop, window=window)
+    unset = dict(estimator=None, max_lag=None, cutoff=None, fstar=None, pstar=None, mobile=None,
+                 drop="auto", window=DEFAULT_WINDOW)
+    used, analysis_overrides = resolve_analysis(recorded, given, unset)
+    estimator = used["estimator"] or "green-kubo"
+    max_lag, cutoff, fstar, pstar = used["max_lag"], used["cutoff"], used["fstar"], used["pstar"]
+    mobile, drop, window = used["mobile"], used["drop"], float(used["window"])
+    if mobile is not None:
+        mobile = [str(x) for x in mobile]
+        md = replace(md, mobile=mobile)
     if estimator not in ("green-kubo", "cepstral", "likelihood"):
         raise ValueError(f"unknown estimator {estimator!r}: use 'green-kubo', 'cepstral' or "
                          "'likelihood'")
-    md = series.metadata
     md.validate()
     names = series.channel_names()
     arrays = series.channel_arrays()
@@ -573,6 +589,7 @@ def analyze_series(series: FluxSeries, estimator: str = "green-kubo", *,
         from pyonsager.likelihood import apply_likelihood
 
         apply_likelihood(res, arrays, names, gk.selected, md)
+    res.analysis_overrides = analysis_overrides
     return res
 
 
@@ -705,7 +722,7 @@ def _as_flux(name: str, a: Any) -> np.ndarray:
 def analyze(source: Any = None, *, energy_flux: Any = None, mass_flux: Any = None,
             dt: Optional[float] = None, temperature: Optional[float] = None,
             volume: Optional[float] = None, units: Optional[str] = None,
-            estimator: str = "green-kubo", max_lag: Optional[float] = None,
+            estimator: Optional[str] = None, max_lag: Optional[float] = None,
             cutoff: Optional[float] = None, fstar: Optional[float] = None,
             pstar: Optional[int] = None, mobile: Optional[Sequence[str]] = None,
             drop: Optional[str] = "auto", energy_flux_kinetic: Any = None,
@@ -737,7 +754,9 @@ def analyze(source: Any = None, *, energy_flux: Any = None, mass_flux: Any = Non
 
     Common options: estimator "green-kubo" (default) or "cepstral"; max_lag and cutoff in the
     unit system's time unit; fstar in THz; mobile (names of the diffusing species), drop
-    ("auto", a species name, or None); window (cutoff rule factor).
+    ("auto", a species name, or None); window (cutoff rule factor).  A flux file whose header
+    records the run's analysis settings (line ``analysis:``) supplies them as the defaults of
+    these options; a given option overrides and is listed in ``result.analysis_overrides``.
 
     single_component=True states that the system has one diffusing component: without mass
     fluxes kappa is L00, which is otherwise flagged in ``warnings`` (:data:`KAPPA_IS_L00`).

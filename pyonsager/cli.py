@@ -55,7 +55,7 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
                         "unit; 'mass': extensive mass fluxes in the unit system (metal: "
                         "amu A/ps); any other text names the columns' unit (e.g. A/ps)")
     p.add_argument("--estimator", choices=("green-kubo", "cepstral", "likelihood"),
-                   default="green-kubo")
+                   help="default: green-kubo, or the one the flux file records")
     p.add_argument("--fstar", type=float, metavar="THZ",
                    help="cepstral low-pass frequency f* in THz (default: automatic)")
     p.add_argument("--max-lag", type=float, metavar="TIME",

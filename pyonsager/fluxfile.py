@@ -34,7 +34,12 @@ MAGIC = "# pyonsager flux series 1"
 
 #: Header keys in the order they are written; others follow in the caller's order.
 HEADER_ORDER = ("units", "dt", "timestep", "nevery", "volume", "species", "masses", "counts",
-                "charge", "group", "lammps_version")
+                "charge", "group", "lammps_version", "analysis")
+
+#: analysis settings a flux file may record in its ``analysis:`` header line (the driver's
+#: on-the-fly choices; times in the file's time unit, fstar in THz), the defaults of
+#: ``pyonsager analyze FILE``
+ANALYSIS_KEYS = ("max_lag", "estimator", "cutoff", "fstar", "pstar", "mobile", "drop", "window")
 
 
 #: metadata.extra keys set by the readers (describe the file read, not a file to write)
@@ -72,6 +77,8 @@ def _format_value(value: Any) -> str:
     """One header value as a YAML flow scalar or list (floats round-trip exactly)."""
     if isinstance(value, (list, tuple, np.ndarray)):
         return "[" + ", ".join(_format_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return analysis_text(value)
     if value is None:
         return "null"
     if isinstance(value, (bool, np.bool_)):
@@ -94,6 +101,104 @@ def _format_value(value: Any) -> str:
     except yaml.YAMLError:
         plain = False
     return text if plain else json.dumps(text)    # JSON strings are YAML flow scalars
+
+
+def _yaml_scalar(value: Any) -> str:
+    """A YAML flow scalar/list without double quotes (it goes inside a quoted LAMMPS arg)."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml_scalar(v) for v in value) + "]"
+    if isinstance(value, str):
+        text = _format_value(value)
+        return text if not text.startswith('"') else "'" + value.replace("'", "''") + "'"
+    return _format_value(value)
+
+
+def analysis_text(settings: Mapping[str, Any]) -> str:
+    """The ``analysis:`` header value: one YAML flow mapping of the set (non-None) settings,
+    in :data:`ANALYSIS_KEYS` order, e.g. ``{max_lag: 2.0, estimator: green-kubo, mobile: [Ag]}``.
+    """
+    unknown = [k for k in settings if k not in ANALYSIS_KEYS]
+    if unknown:
+        raise ValueError(f"unknown analysis settings {unknown}: use {', '.join(ANALYSIS_KEYS)}")
+    items = [f"{k}: {_yaml_scalar(settings[k])}" for k in ANALYSIS_KEYS
+             if settings.get(k) is not None]
+    return "{" + ", ".join(items) + "}"
+
+
+def recorded_analysis(header: Mapping[str, Any], path: str = "flux file") -> dict[str, Any]:
+    """The analysis settings a header records ({} when it has no ``analysis:`` line)."""
+    rec = header.get("analysis")
+    if rec is None:
+        return {}
+    if not isinstance(rec, Mapping):
+        raise InputError(f"{path}: header line 'analysis:' is not a YAML mapping: {rec!r}")
+    unknown = [k for k in rec if k not in ANALYSIS_KEYS]
+    if unknown:
+        raise InputError(f"{path}: header line 'analysis:' has unknown settings {unknown} "
+                         f"(known: {', '.join(ANALYSIS_KEYS)})")
+    return {str(k): v for k, v in rec.items() if v is not None}
+
+
+def set_analysis(path: Union[str, os.PathLike], settings: Mapping[str, Any]) -> bool:
+    """Make the ``analysis:`` header line of a flux file record ``settings`` (rewrites the file
+    through a temporary copy when the line differs; returns whether it did)."""
+    path = os.fspath(path)
+    line = f"# analysis: {analysis_text(settings)}\n".encode()
+    with open(path, "rb") as src:
+        head: list[bytes] = []
+        for raw in src:
+            head.append(raw)
+            if not raw.startswith(b"#"):
+                break
+        data_start = [h for h in head if not h.startswith(b"#")]
+        head = [h for h in head if h.startswith(b"#")]
+        if not head:
+            raise InputError(f"{path}: no flux file header")
+        old = [i for i, h in enumerate(head) if h.startswith(b"# analysis:")]
+        if old and head[old[0]] == line:
+            return False
+        if old:
+            head[old[0]] = line
+        else:                  # before the column names (the last header line)
+            head.insert(len(head) - 1, line)
+        with open(path + ".tmp", "wb") as dst:
+            dst.writelines(head + data_start)
+            import shutil
+
+            shutil.copyfileobj(src, dst, 1 << 22)
+    os.replace(path + ".tmp", path)
+    return True
+
+
+def _same_setting(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple))
+                and [str(x) for x in a] == [str(x) for x in b])
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) \
+            and not isinstance(a, bool) and not isinstance(b, bool):
+        return float(a) == float(b)
+    return a == b
+
+
+def resolve_analysis(recorded: Mapping[str, Any], given: Mapping[str, Any],
+                     unset: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict]]:
+    """Analysis settings to use: an option left at its ``unset`` value takes the recorded one;
+    a given option is used as it is (analysis choices need no override flag).
+
+    Returns (settings, record) with record = ``{key: {"file": recorded, "used": given}}`` for
+    every given option that differs from what the file records (onsager.yaml
+    ``analysis_overrides``).
+    """
+    used = dict(given)
+    record: dict[str, dict] = {}
+    for key, value in given.items():
+        if key not in recorded:
+            continue
+        if _same_setting(value, unset.get(key)):
+            used[key] = recorded[key]
+        elif not _same_setting(value, recorded[key]):
+            record[key] = {"file": recorded[key], "used": value}
+    return used, record
 
 
 def header_from_metadata(meta: FluxMetadata, **extra: Any) -> dict[str, Any]:

@@ -100,6 +100,9 @@ class OnsagerResult:
     arrays: dict = field(default_factory=dict)
     #: facts of a self-describing flux file replaced on purpose: {fact: {file, used}}
     overrides: dict = field(default_factory=dict)
+    #: analysis settings given that differ from those the flux file records:
+    #: {setting: {file, used}} (free to change, listed so the result says how it was made)
+    analysis_overrides: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ output
     def to_dict(self) -> dict:
@@ -126,6 +129,8 @@ class OnsagerResult:
         d["species_selection"] = _f(self.species_selection)
         if self.overrides:
             d["overrides"] = _f(self.overrides)
+        if self.analysis_overrides:
+            d["analysis_overrides"] = _f(self.analysis_overrides)
         d["warnings"] = [str(w) for w in self.warnings]
         return d
 
@@ -200,6 +205,8 @@ class OnsagerResult:
         for key, o in (self.overrides or {}).items():
             lines.append(f"OVERRIDE   {key} = {o.get('used')} (the flux file records "
                          f"{o.get('file')})")
+        for key, o in (self.analysis_overrides or {}).items():
+            lines.append(f"ANALYSIS   {key} = {o.get('used')} (the run used {o.get('file')})")
         for w in self.warnings:
             lines.append(f"WARNING    {w}")
         return "\n".join(lines)

@@ -259,14 +259,32 @@ class Session:
         return OnlineCorrelator(len(self.channel_names), self.max_lag)
 
     def _new_writer(self) -> Any:
-        from pyonsager.fluxfile import FluxFileWriter, flux_columns
+        from pyonsager.fluxfile import FluxFileWriter, flux_columns, header_from_metadata
 
         os.makedirs(os.path.dirname(self.file) or ".", exist_ok=True)
         # the header has no temperature: readers take the mean of the temperature column;
         # the site_energy_* columns (per-sample mean site energy per species, eV) are what
         # finish() averages for the analysis, so analyze() of the file sees the same numbers
-        return FluxFileWriter(self.file, self.metadata(),
+        # the analysis settings known now (finish() completes them): pyonsager analyze FILE
+        # takes them as its defaults and reproduces the run
+        header = header_from_metadata(self.metadata(), analysis=self.analysis_settings())
+        return FluxFileWriter(self.file, header,
                               flux_columns(self.species, parts=True, site_energy=True))
+
+    def analysis_settings(self, mobile: Optional[Sequence[str]] = None,
+                          **analysis: Any) -> dict[str, Any]:
+        """Settings for the flux file's ``analysis:`` header line: max lag (ps), estimator,
+        mobile species (given, or decided at finish), explicit finish() options."""
+        settings: dict[str, Any] = {"max_lag": self.max_lag * self.dt,
+                                    "estimator": self.estimator}
+        mob = mobile if mobile is not None else self.mobile
+        if mob is not None:
+            settings["mobile"] = [str(m) for m in mob]
+        from pyonsager.fluxfile import ANALYSIS_KEYS
+
+        settings.update({k: v for k, v in analysis.items()
+                         if k in ANALYSIS_KEYS and v is not None})
+        return settings
 
     @property
     def channel_names(self) -> list[str]:
@@ -376,6 +394,7 @@ class Session:
         if mobile is None and diffusion:
             mobile = classify_mobile({k: v[0] for k, v in diffusion.items()})
         meta = self.metadata(mobile)
+        settings = self.analysis_settings(mobile, **analysis)
         result = self._analyze(meta, **analysis)
         result.warnings.extend(w for w in self.warnings if w not in result.warnings)
         out = out_dir
@@ -384,6 +403,11 @@ class Session:
         if target != self.file:
             shutil.copyfile(self.file, target + ".tmp")
             os.replace(target + ".tmp", target)
+        # complete the analysis line of the written file (mobile species from the MSD, finish()
+        # options): pyonsager analyze on it reproduces this onsager.yaml
+        from pyonsager.fluxfile import set_analysis
+
+        set_analysis(target, settings)
         result.write(out, plots=plots)
         self._write_extras(out, meta, diffusion, mobile, plots)
         self.finished = True
@@ -400,8 +424,10 @@ class Session:
 
         # a run already paid for is reported with its shortfall flagged, as on the GK path
         analysis.setdefault("too_few", "warn")
-        return analyze(self.file, estimator=estimator, mobile=meta.mobile,
-                       temperature=meta.temperature, max_lag=self.max_lag * self.dt, **analysis)
+        result = analyze(self.file, estimator=estimator, mobile=meta.mobile,
+                         temperature=meta.temperature, max_lag=self.max_lag * self.dt, **analysis)
+        result.analysis_overrides = {}     # the run's own choices, not overrides
+        return result
 
     def _write_extras(self, out: str, meta: FluxMetadata, diffusion: dict,
                       mobile: Optional[list], plots: bool = True) -> None:

@@ -215,7 +215,12 @@ class Session:
             os.makedirs(os.path.dirname(self.file) or ".", exist_ok=True)
         self.comm.Barrier()
         # quoted: LAMMPS splits arguments at whitespace
-        lmp.command(f'fix {FIX_ID} all onsager {self.compute} {self.every} file "{self.file}"')
+        # the settings known now go into the header (finish() completes them, e.g. the mobile
+        # species decided from the MSD) so that pyonsager analyze FILE reproduces the run
+        from pyonsager.fluxfile import analysis_text
+
+        lmp.command(f'fix {FIX_ID} all onsager {self.compute} {self.every} file "{self.file}" '
+                    f'analysis "{analysis_text(self.analysis_settings())}"')
         api = _plugin.capi()
         ncols = api.onsager_ncols(lmp.lmp, FIX_ID.encode())
         if ncols < 0:
@@ -542,6 +547,7 @@ class Session:
         mobile = self._mobile_from(diffusion)
         self.mobile_used = mobile
         meta = self._metadata(partial=partial, mobile=mobile)
+        settings = self.analysis_settings(mobile, **analysis)
         result = self._analyze(meta, **analysis)
         result.warnings.extend(w for w in self.warnings if w not in result.warnings)
         if self.rank == 0:
@@ -554,11 +560,31 @@ class Session:
                     # our own default location: move rather than leave a copy behind
                     os.unlink(self.file)
                     self.file = os.path.abspath(target)
+            # complete the analysis line of the written file (mobile species from the MSD,
+            # finish() options): pyonsager analyze on it reproduces this onsager.yaml
+            from pyonsager.fluxfile import set_analysis
+
+            set_analysis(target, settings)
             result.write(out)
             self._write_extras(out, meta, diffusion, mobile, partial)
         self.comm.Barrier()
         self.finished = True
         return result
+
+    def analysis_settings(self, mobile: Optional[Sequence[str]] = None,
+                          **analysis: Any) -> dict[str, Any]:
+        """The analysis settings of this run for the flux file's ``analysis:`` header line:
+        max lag (time unit of the units style), estimator, mobile species (given, or decided at
+        finish), and the explicit options given to finish() (cutoff, fstar, ...)."""
+        settings: dict[str, Any] = {"max_lag": self.max_lag_time, "estimator": self.estimator}
+        mob = mobile if mobile is not None else self.mobile
+        if mob is not None:
+            settings["mobile"] = [str(m) for m in mob]
+        from pyonsager.fluxfile import ANALYSIS_KEYS
+
+        settings.update({k: v for k, v in analysis.items()
+                         if k in ANALYSIS_KEYS and v is not None})
+        return settings
 
     def _analyze(self, meta: FluxMetadata, **analysis: Any) -> Any:
         estimator = analysis.pop("estimator", self.estimator)
@@ -577,6 +603,7 @@ class Session:
             try:
                 result = analyze(self.file, estimator=estimator, mobile=meta.mobile,
                                  temperature=meta.temperature, **analysis)
+                result.analysis_overrides = {}    # the run's own choices, not overrides
             except Exception as exc:   # re-raised on every rank below, not only on rank 0
                 error = f"{type(exc).__name__}: {exc}"
         result, error = self.comm.bcast((result, error), root=0)
