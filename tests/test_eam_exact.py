@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(HERE, "mpi_scripts"))
 import eam_systems as es  # noqa: E402
 from bruteforce_flux import potential_flux_reference  # noqa: E402
 from lammps import LMP_STYLE_ATOM, LMP_STYLE_GLOBAL, LMP_TYPE_ARRAY, LMP_TYPE_VECTOR  # noqa: E402
-from test_plugin_mpi import mpirun  # noqa: E402
+from mpi_run import mpirun  # noqa: E402
 
 KINDS = sorted(es.SYSTEMS)
 TOL = 1e-6

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 
 import numpy as np
@@ -21,28 +19,11 @@ SCRIPTS = os.path.join(HERE, "mpi_scripts")
 sys.path.insert(0, SCRIPTS)
 sys.path.insert(0, HERE)
 import plugin_systems as ps  # noqa: E402
+from mpi_run import mpirun  # noqa: E402
 import exact_systems as es  # noqa: E402
 import bruteforce_flux as bf  # noqa: E402
 
 TOL = 1e-6    # the bar: relative, per block of three components
-
-
-def mpirun(nprocs: int, script: str, *args, timeout: float = 300) -> str:
-    exe = os.path.join(os.path.dirname(sys.executable), "mpirun")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [SCRIPTS, env.get("PYTHONPATH", "")] if p)
-    cmd = [exe, "-np", str(nprocs), sys.executable, os.path.join(SCRIPTS, script), *map(str, args)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"{' '.join(cmd)} timed out after {timeout} s\n{out[-3000:]}{err[-3000:]}")
-    assert proc.returncode == 0, out[-3000:] + err[-3000:]
-    return out
-
 
 def vectors(kind: str, path: str, nprocs: int, modes: list[str], tmp_path,
             ids: list[int] | None = None) -> dict:

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 
 import numpy as np
@@ -14,30 +12,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = os.path.join(HERE, "mpi_scripts")
 sys.path.insert(0, SCRIPTS)
 import plugin_systems as ps  # noqa: E402
+from mpi_run import mpirun  # noqa: E402
 
 pytestmark = pytest.mark.mpi
 
 KINDS = ["morse", "uf3", "ionic"]
 TOL = 1e-12
 
-
-def mpirun(nprocs, script, *args, timeout=120):
-    exe = os.path.join(os.path.dirname(sys.executable), "mpirun")
-    env = dict(os.environ)
-    # no empty entry: it would mean the current directory, i.e. the source checkout
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [SCRIPTS, env.get("PYTHONPATH", "")] if p)
-    cmd = [exe, "-np", str(nprocs), sys.executable, os.path.join(SCRIPTS, script), *map(str, args)]
-    # own session, so a hung run can be killed with all of its ranks
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"{' '.join(cmd)} timed out after {timeout} s\n{out[-3000:]}{err[-3000:]}")
-    assert proc.returncode == 0, out[-3000:] + err[-3000:]
-    return out
 
 
 @pytest.fixture(scope="module")
