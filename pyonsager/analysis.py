@@ -45,6 +45,7 @@ import numpy as np
 
 from . import units as U
 from .correlator import CorrelationData, OnlineCorrelator
+from .errors import TooFewSamples  # noqa: F401 (re-exported)
 from .fluxes import FluxMetadata, FluxSeries
 from .gauge import default_shifts, gauge_sensitivity
 from .greenkubo import (DEFAULT_WINDOW, GROUP_FACTOR, GreenKuboEstimate, green_kubo,
@@ -72,16 +73,6 @@ KAPPA_IS_L00 = ("no mass fluxes given: kappa is L00, the Green-Kubo integral of 
                 "component; give the mass fluxes (--mass-flux) or, for a one-component system, "
                 "state it (--single-component on the command line, single_component=True in "
                 "Python)")
-
-
-class TooFewSamples(ValueError):
-    """Fewer samples than the documented minimum; the message names the number needed."""
-
-    def __init__(self, message: str, automatic_lag: bool = False) -> None:
-        super().__init__(message)
-        #: the automatic max lag was too short for the cutoff rule (a better estimate of the
-        #: number needed can then come from longer lags, see analyze_series)
-        self.automatic_lag = automatic_lag
 
 
 def minimum_samples(cutoff_samples: float) -> int:

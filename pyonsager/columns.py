@@ -28,6 +28,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from pyonsager.fluxes import FluxMetadata, FluxSeries
+from pyonsager.errors import InputError  # noqa: F401 (re-exported)
 
 #: Prefixes LAMMPS puts in front of compute (c_), variable (v_) and fix (f_) outputs.
 LAMMPS_PREFIXES = ("c_", "v_", "f_")
@@ -42,10 +43,6 @@ _DEFAULT_TITLES = ("Fix print output for fix", "Time-averaged data for fix")
 #: check the numpy path.
 USE_PANDAS = True
 _RANGE_KEY = re.compile(r"^(?P<base>.+)\[(?P<a>\d+)\s*(?::|\.\.|-)\s*(?P<b>\d+)\]$")
-
-
-class InputError(ValueError):
-    """Bad user input (file content or options); the message is one line and names the fix."""
 
 
 class TruncatedFileWarning(UserWarning):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
+from pyonsager.errors import UnsupportedCalculatorError  # noqa: F401 (re-exported)
 
 Adapter = Callable[[Any, Any], tuple[np.ndarray, np.ndarray]]
 Matcher = Union[type, Callable[[Any], bool]]
@@ -34,10 +35,6 @@ Matcher = Union[type, Callable[[Any], bool]]
 # Voigt order used by ASE: xx, yy, zz, yz, xz, xy.
 _VOIGT_ROWS = np.array([0, 1, 2, 1, 0, 0])
 _VOIGT_COLS = np.array([0, 1, 2, 2, 2, 1])
-
-
-class UnsupportedCalculatorError(TypeError):
-    """The calculator cannot give the per-atom energies and full per-atom virials needed."""
 
 
 @dataclass(frozen=True)

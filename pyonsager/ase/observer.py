@@ -31,6 +31,7 @@ from pyonsager.fluxes import FluxMetadata, channel_names
 from pyonsager.lammps.session import refuse_overwrite, temperature_keys
 from pyonsager.temperature import BlockMeans, RunningMoments
 from pyonsager.units import LAMMPS_METAL_MVV2E, ase_time_per_ps
+from pyonsager.errors import ChangingCellError  # noqa: F401 (re-exported)
 
 # --------------------------------------------------------------------------- one sample
 
@@ -158,10 +159,6 @@ def _check_dynamics(dyn: Any) -> Optional[str]:
         return None
     warnings.warn(msg, stacklevel=3)
     return msg
-
-
-class ChangingCellError(RuntimeError):
-    """The cell changed while sampling fluxes."""
 
 
 # --------------------------------------------------------------------------- MSD

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import yaml
+from pyonsager.errors import ConfigError  # noqa: F401 (re-exported)
 
 #: thermostat styles for equilibration -> LAMMPS fix (all are removed before production)
 THERMOSTATS = ("csvr", "langevin", "berendsen", "nose-hoover")
@@ -24,10 +25,6 @@ _KEYS = {"input", "species", "mobile", "temperature", "timestep", "equilibration
          "thermostat", "production_steps", "sample_every", "max_lag", "estimator", "seed",
          "output", "checkpoint_every", "temperature_control", "temperature_tolerance",
          "temperature_iterations", "temperature_segment_steps", "virial"}
-
-
-class ConfigError(ValueError):
-    """A config file that cannot be run; the message says what to change."""
 
 
 @dataclass

@@ -37,18 +37,11 @@ from pyonsager.diffusion import diffusion_table
 from pyonsager.lammps import checkpoint as ckpt
 from pyonsager.lammps.config import ConfigError, RunConfig, load_config, physics_params
 from pyonsager.lammps.session import thermostat_fixes
+from pyonsager.errors import RunError, RunInterrupted  # noqa: F401 (re-exported)
 
 #: test hook: request a stop (as SIGTERM would) at the first callback at or after this step
 STOP_ENV = "PYONSAGER_STOP_AT_STEP"
 INTEGRATOR_PREFIXES = ("nve", "nvt", "npt", "nph", "rigid", "langevin/spin")
-
-
-class RunError(RuntimeError):
-    """LAMMPS refused the setup or the run; the message carries LAMMPS' own."""
-
-
-class RunInterrupted(RuntimeError):
-    """The run was stopped (signal); a partial result and a checkpoint were written."""
 
 
 def _say(comm: Any, msg: str) -> None:

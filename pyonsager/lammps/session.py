@@ -38,6 +38,7 @@ from pyonsager.fluxes import FluxMetadata
 from pyonsager.diffusion import classify_mobile, mobile_rule, species_report, write_msd
 from pyonsager.lammps.msd import MSDTracker
 from pyonsager.temperature import BlockMeans, RunningMoments
+from pyonsager.errors import SamplingError  # noqa: F401 (re-exported)
 
 FIX_ID = "pyonsager_sample"
 #: default callback interval in MD steps (batch = max(1, DEFAULT_CALLBACK_STEPS // every)):
@@ -48,10 +49,6 @@ DEFAULT_CALLBACK_STEPS = 100
 #: styles that exchange energy with a bath (Green-Kubo wants NVE); same list as the fix's
 THERMOSTAT_PREFIXES = ("langevin", "nvt", "npt", "temp/", "gld", "gle", "rigid/nvt",
                        "rigid/npt", "nvk", "ffl", "dpd/tstat", "ttm", "tgnvt", "tgnpt", "gjf")
-
-
-class SamplingError(RuntimeError):
-    """Raised by :meth:`Session.finish` (or :meth:`Session.check`) when the callback failed."""
 
 
 def _world(comm: Any) -> Any:

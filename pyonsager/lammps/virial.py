@@ -13,13 +13,10 @@ import ctypes
 from typing import Any, Optional, Sequence
 
 from pyonsager import _plugin
+from pyonsager.errors import VirialError  # noqa: F401 (re-exported)
 
 #: accepted values of ``virial`` (config key, attach() option)
 VIRIAL_CHOICES = ("auto", "centroid", "exact")
-
-
-class VirialError(RuntimeError):
-    """No exact potential heat flux exists for these force styles (or the one asked is wrong)."""
 
 
 def _verdict(lmp: Any) -> tuple[int, str]:
