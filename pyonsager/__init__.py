@@ -25,15 +25,19 @@ from pyonsager._plugin import preload_mpi as _preload_mpi
 _preload_mpi()
 _add_to_plugin_path()
 
-__all__ = ["analyze", "attach", "load_plugin", "plugin_path", "__version__"]
+__all__ = ["analyze", "analyze_arrays", "analyze_file", "analyze_series", "attach",
+           "load_plugin", "plugin_path", "__version__"]
+
+#: analysis entry points, imported from pyonsager.analysis on first use
+_ANALYSIS = ("analyze", "analyze_arrays", "analyze_file", "analyze_series")
 
 
 def __getattr__(name: str) -> Any:
     # Lazy exports keep `import pyonsager` cheap and free of LAMMPS/ASE imports.
-    if name == "analyze":
-        from pyonsager.analysis import analyze
+    if name in _ANALYSIS:
+        from pyonsager import analysis
 
-        return analyze
+        return getattr(analysis, name)
     if name == "attach":
         from pyonsager.lammps import attach
 

@@ -45,7 +45,7 @@ import numpy as np
 
 from . import units as U
 from .correlator import CorrelationData, OnlineCorrelator
-from .errors import TooFewSamples  # noqa: F401 (re-exported)
+from .errors import InputError, TooFewSamples  # noqa: F401 (TooFewSamples re-exported)
 from .fluxes import FluxMetadata, FluxSeries
 from .gauge import default_shifts, gauge_sensitivity
 from .greenkubo import (DEFAULT_WINDOW, GROUP_FACTOR, GreenKuboEstimate, green_kubo,
@@ -706,11 +706,197 @@ def _apply_cepstral(res: OnsagerResult, arrays: list[np.ndarray], sel: Sequence[
 def _as_flux(name: str, a: Any) -> np.ndarray:
     x = np.asarray(a, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != 3:
-        raise ValueError(f"{name} must be an (N, 3) array, got shape {x.shape}")
+        raise InputError(f"{name} must be an (N, 3) array, got shape {x.shape}")
     return x
 
 
-def analyze(source: Any = None, *, energy_flux: Any = None, mass_flux: Any = None,
+def _is_key(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def analyze_file(path: Union[str, os.PathLike], *, units: Optional[str] = None,
+                 dt: Optional[float] = None, volume: Optional[float] = None,
+                 temperature: Optional[float] = None, temperature_column: Optional[str] = None,
+                 energy_flux: Optional[str] = None, mass_flux: Union[str, Sequence[str]] = (),
+                 energy_flux_kinetic: Optional[str] = None,
+                 energy_flux_potential: Optional[str] = None,
+                 mass_flux_column_unit: str = "column",
+                 masses: Optional[Sequence[float]] = None,
+                 overrides: Optional[Mapping[str, Any]] = None, workers: Optional[int] = None,
+                 estimator: Optional[str] = None, max_lag: Optional[float] = None,
+                 cutoff: Optional[float] = None, fstar: Optional[float] = None,
+                 pstar: Optional[int] = None, mobile: Optional[Sequence[str]] = None,
+                 drop: Optional[str] = "auto", site_energies: Any = None,
+                 window: float = DEFAULT_WINDOW, single_component: bool = False,
+                 too_few: str = "error") -> OnsagerResult:
+    """Thermal conductivity kappa = 1/(L^-1)_00 and the Onsager matrix of a flux file.
+
+    path: our self-describing ``.onsager`` file or a LAMMPS ``fix ave/time`` / ``fix print``
+    column file (read by :func:`pyonsager.io_dispatch.read_any`; this is ``pyonsager analyze
+    FILE`` in Python).
+
+    A ``.onsager`` file records units, dt, volume, species, masses (header) and the
+    temperature (mean of its column): ``units``, ``dt``, ``volume``, ``temperature``,
+    ``masses`` given here must agree with them, or replace them on purpose through
+    ``overrides={"dt": 0.02, "species": [...]}`` (recorded in ``result.overrides`` and
+    onsager.yaml).  Its header may record the run's analysis settings (line ``analysis:``);
+    they are the defaults of the analysis options below, a given option overrides (listed in
+    ``result.analysis_overrides``).
+
+    A column file records nothing: it needs ``energy_flux`` (a column KEY such as ``"flux"``
+    for c_flux[1..3]), ``units`` ("metal" or "real"), ``dt`` (time between rows: ps for
+    metal, fs for real), ``volume`` (A^3) and ``temperature`` (K) or ``temperature_column``
+    (the KEY of a column whose mean is used); ``mass_flux`` one KEY (or ``"NAME=KEY"``) per
+    species, ``energy_flux_kinetic`` / ``energy_flux_potential`` the KEYs of the parts of J0;
+    ``masses`` in g/mol.  ``mass_flux_column_unit``: ``"column"`` (default; the columns are
+    only proportional to the mass fluxes, e.g. ``compute vcm``: kappa is unchanged, L01 and
+    L11 are in the columns' unit), ``"mass"`` (true extensive mass fluxes, metal: g/mol A/ps)
+    or the columns' unit by name (e.g. ``"A/ps"``).  ``workers``: reader threads.
+
+    Analysis options: estimator "green-kubo" (default), "cepstral" or "likelihood"; max_lag
+    and cutoff in the unit system's time unit (default max lag: :func:`analyze_series`); fstar
+    in THz and pstar (cepstral); mobile (names of the diffusing species), drop ("auto", a
+    species name or None: :func:`select_species`); site_energies (mean site energy per
+    species, eV in metal units; default: the time mean of a flux file's ``site_energy_*``
+    columns); window (cutoff rule factor); single_component=True states that the system has
+    one diffusing component (without mass fluxes kappa is then L00 with no warning,
+    :data:`KAPPA_IS_L00`); too few samples (:func:`minimum_samples`) raise
+    :class:`~pyonsager.errors.TooFewSamples` naming the number needed, ``too_few="warn"``
+    reports them flagged instead.  Returns an :class:`~pyonsager.result.OnsagerResult` (SI).
+    """
+    for name, value in (("energy_flux", energy_flux), ("energy_flux_kinetic", energy_flux_kinetic),
+                        ("energy_flux_potential", energy_flux_potential)):
+        if not _is_key(value):
+            raise InputError(f"{name}= names a file's columns (a KEY such as 'flux'); to "
+                             f"analyse arrays leave out the path: analyze({name}=..., dt=, "
+                             "temperature=, volume=, units=)")
+    keys = [mass_flux] if isinstance(mass_flux, str) else list(mass_flux or ())
+    if not all(isinstance(k, str) for k in keys):
+        raise InputError("mass_flux= names a file's columns (KEYs, or NAME=KEY); to analyse "
+                         "arrays leave out the path: analyze(energy_flux=..., mass_flux=[...])")
+    from .io_dispatch import read_any
+
+    series = read_any(path, units=units, dt=dt, volume=volume, temperature=temperature,
+                      temperature_column=temperature_column, energy_flux=energy_flux,
+                      mass_flux=keys, energy_flux_kinetic=energy_flux_kinetic,
+                      energy_flux_potential=energy_flux_potential,
+                      mass_flux_units=mass_flux_column_unit, mobile=mobile, workers=workers,
+                      masses=masses, overrides=overrides)
+    if masses is not None and series.metadata.extra.get("format") != "onsager":
+        series = series.with_metadata(masses=list(masses))
+    return analyze_series(series, estimator, max_lag=max_lag, cutoff=cutoff, fstar=fstar,
+                          pstar=pstar, mobile=mobile, drop=drop, site_energies=site_energies,
+                          window=window, single_component=single_component, too_few=too_few)
+
+
+def analyze_arrays(energy_flux: Any, mass_flux: Any = None, *, dt: Optional[float] = None,
+                   temperature: Optional[float] = None, volume: Optional[float] = None,
+                   units: Optional[str] = None, energy_flux_kinetic: Any = None,
+                   energy_flux_potential: Any = None, charge_flux: Any = None,
+                   species: Optional[Sequence[str]] = None,
+                   masses: Optional[Sequence[float]] = None,
+                   counts: Optional[Sequence[int]] = None,
+                   mass_flux_proxy_unit: Optional[str] = None,
+                   estimator: Optional[str] = None, max_lag: Optional[float] = None,
+                   cutoff: Optional[float] = None, fstar: Optional[float] = None,
+                   pstar: Optional[int] = None, mobile: Optional[Sequence[str]] = None,
+                   drop: Optional[str] = "auto", site_energies: Any = None,
+                   window: float = DEFAULT_WINDOW, single_component: bool = False,
+                   too_few: str = "error") -> OnsagerResult:
+    """Thermal conductivity kappa = 1/(L^-1)_00 and the Onsager matrix of flux arrays.
+
+    energy_flux J0: an (N, 3) array; mass_flux: a list of (N, 3) arrays (one per species,
+    named by ``species`` or species1, species2, ...), one bare (N, 3) array, or
+    ``{name: (N, 3)}``.  Every flux is extensive (summed over atoms) in the unit system's
+    units (metal: eV A/ps and g/mol A/ps); required: ``dt`` (time between samples: ps for
+    metal, fs for real), ``temperature`` (K), ``volume`` (A^3) and ``units`` ("metal",
+    "real" or "ase").  L_ij = V/(k_B T^2) int_0^inf <J_i(t) J_j(0)> dt with extensive fluxes
+    J is L_ij = 1/(V k_B T^2) int <J_i(t) J_j(0)> dt.
+
+    Optional: energy_flux_kinetic and energy_flux_potential (both: the decomposition of L00),
+    charge_flux, species names, masses (g/mol; the gauge report and the heaviest-species drop
+    rule), counts (atoms per species), mass_flux_proxy_unit (the mass fluxes are proxies in
+    this unit, e.g. "A/ps" for centre-of-mass velocities: kappa is unchanged, L01 and L11 are
+    in that unit).  Analysis options as in :func:`analyze_file`.
+    """
+    if energy_flux is None:
+        raise InputError("pass energy_flux=(N, 3) array (or a file path to analyze())")
+    missing = [k for k, v in (("dt", dt), ("temperature", temperature), ("volume", volume),
+                              ("units", units)) if v is None]
+    if missing:
+        raise InputError(f"arrays need {', '.join(missing)}: e.g. dt=0.01 (ps), "
+                         "temperature=700 (K), volume=17000 (A^3), units='metal'")
+    if (energy_flux_kinetic is None) != (energy_flux_potential is None):
+        given = "energy_flux_kinetic" if energy_flux_potential is None else "energy_flux_potential"
+        raise InputError(f"{given}= alone does not decompose L00: pass both "
+                         "energy_flux_kinetic= and energy_flux_potential= (J0 = J_kin + J_pot)")
+    j0 = _as_flux("energy_flux", energy_flux)
+    if mass_flux is None:
+        mf: dict[str, np.ndarray] = {}
+        if species is not None and list(species):
+            raise InputError(f"species={list(species)} names mass fluxes, but no mass_flux= "
+                             "is given")
+    elif isinstance(mass_flux, Mapping):
+        if species is not None:
+            raise InputError("species= names the arrays of a mass_flux= list; a mass_flux= "
+                             "mapping {name: array} names them itself: give one of the two")
+        mf = {str(k): _as_flux(f"mass_flux[{k}]", v) for k, v in mass_flux.items()}
+    else:
+        lst = list(mass_flux)
+        if lst and np.asarray(lst[0]).ndim == 1:     # a single (N, 3) array given bare
+            lst = [np.asarray(mass_flux)]
+        names = (list(species) if species is not None
+                 else [f"species{i + 1}" for i in range(len(lst))])
+        if len(names) != len(lst):
+            raise InputError(f"{len(lst)} mass fluxes but {len(names)} species names")
+        mf = {s: _as_flux(f"mass_flux[{s}]", v) for s, v in zip(names, lst)}
+    parts = energy_flux_kinetic is not None
+    md = FluxMetadata(units=units, dt=float(dt), volume=float(volume),
+                      temperature=float(temperature), species=list(mf),
+                      masses=None if masses is None else [float(m) for m in masses],
+                      counts=None if counts is None else [int(c) for c in counts],
+                      mobile=None if mobile is None else list(mobile),
+                      mass_flux_unit=mass_flux_proxy_unit)
+    series = FluxSeries(
+        energy_flux=j0, mass_flux=mf, metadata=md,
+        energy_flux_kinetic=_as_flux("energy_flux_kinetic", energy_flux_kinetic) if parts else None,
+        energy_flux_potential=(_as_flux("energy_flux_potential", energy_flux_potential)
+                               if parts else None),
+        charge_flux=None if charge_flux is None else _as_flux("charge_flux", charge_flux))
+    return analyze_series(series, estimator, max_lag=max_lag, cutoff=cutoff, fstar=fstar,
+                          pstar=pstar, mobile=mobile, drop=drop, site_energies=site_energies,
+                          window=window, single_component=single_component, too_few=too_few)
+
+
+#: options of :func:`analyze` that apply to one kind of input only: option -> (kind, why and
+#: what to do instead).  The dispatcher refuses them for the other kinds, naming this text.
+_FILE_ONLY = {
+    "temperature_column": "with arrays pass temperature= (K), e.g. the mean of your "
+                          "temperature series",
+    "mass_flux_units": "with arrays pass mass_flux_unit='A/ps' when the mass fluxes are "
+                       "proxies (or nothing for true mass fluxes)",
+    "workers": "it sets the file reader's threads; arrays are not read",
+    "overrides": "overrides replace facts recorded in a flux file; with arrays pass the "
+                 "values themselves (dt=, volume=, ...)",
+}
+_ARRAYS_ONLY = {
+    "species": "a flux file names its species in its header (rename them with "
+               "overrides={'species': [...]}), a column file with mass_flux=['NAME=KEY', ...]",
+    "counts": "a flux file records the atom counts in its header; a column file has none",
+    "mass_flux_unit": "for a column file say what its mass-flux columns are with "
+                      "mass_flux_units= ('column', 'mass' or their unit, e.g. 'A/ps'); a flux "
+                      "file holds true mass fluxes",
+    "charge_flux": "a file's columns are named with energy_flux=/mass_flux= KEYs (column "
+                   "file) or by its header (flux file)",
+}
+#: options that say how to read or build a series; a FluxSeries is already built
+_READ_OR_BUILD = ("energy_flux", "mass_flux", "energy_flux_kinetic", "energy_flux_potential",
+                  "dt", "temperature", "volume", "units", "masses") + tuple(_FILE_ONLY) \
+    + tuple(_ARRAYS_ONLY)
+
+
+def analyze(source: Any = None, *, files: Optional[Sequence[Union[str, os.PathLike]]] = None,
+            energy_flux: Any = None, mass_flux: Any = None,
             dt: Optional[float] = None, temperature: Optional[float] = None,
             volume: Optional[float] = None, units: Optional[str] = None,
             estimator: Optional[str] = None, max_lag: Optional[float] = None,
@@ -721,100 +907,83 @@ def analyze(source: Any = None, *, energy_flux: Any = None, mass_flux: Any = Non
             species: Optional[Sequence[str]] = None, masses: Optional[Sequence[float]] = None,
             counts: Optional[Sequence[int]] = None, site_energies: Any = None,
             mass_flux_unit: Optional[str] = None, window: float = DEFAULT_WINDOW,
-            temperature_column: Optional[str] = None, mass_flux_units: str = "column",
+            temperature_column: Optional[str] = None, mass_flux_units: Optional[str] = None,
             workers: Optional[int] = None, single_component: bool = False,
             overrides: Optional[Mapping[str, Any]] = None,
             too_few: str = "error") -> OnsagerResult:
-    """Thermal conductivity kappa = 1/(L^-1)_00 and the Onsager matrix of a flux series.
+    """Thermal conductivity kappa = 1/(L^-1)_00 and the Onsager matrix: one entry for every input.
 
-    File: ``analyze(path, ...)`` reads our ``.onsager`` files (self-describing) or LAMMPS column
-    files through :func:`pyonsager.io_dispatch.read_any`; then ``energy_flux``, ``mass_flux``
-    (and the kinetic/potential ones) are column KEYs, and units, dt, volume, temperature or
-    temperature_column as for ``pyonsager analyze``.
+    - ``analyze(path, ...)``: a flux file, :func:`analyze_file` (``mass_flux_units`` is its
+      ``mass_flux_column_unit``);
+    - ``analyze(energy_flux=J0, mass_flux=[J1, ...], dt=, temperature=, volume=, units=)``:
+      arrays, :func:`analyze_arrays` (``mass_flux_unit`` is its ``mass_flux_proxy_unit``);
+    - ``analyze(series)``: a :class:`~pyonsager.fluxes.FluxSeries`, :func:`analyze_series`;
+    - ``analyze(files=[path, ...], ...)``: independent runs of one system analysed together,
+      :func:`pyonsager.multirun.analyze_files`.
 
-    Arrays: ``analyze(energy_flux=J0, mass_flux=[J1, ...] or {name: J}, dt=, temperature=,
-    volume=, units="metal"|"real"|"ase")``: each flux an (N, 3) array, extensive (summed over
-    atoms), in the unit system's units (metal: eV A/ps and g/mol A/ps); dt = time between
-    samples (ps for metal, fs for real); volume in A^3; temperature in K.  Optional: the
-    kinetic and potential parts of J0 (decomposition), charge_flux, species names and masses
-    (g/mol; enable the gauge report and the heaviest-species drop rule), site_energies (mean
-    site energy per species in the unit system's energy unit; enables the empirical U^2/L11
-    criterion and gauge shifts of that size; default for files: the time mean of their
-    ``site_energy_*`` columns, see ``criterion.site_energy_source``), mass_flux_unit (mass-flux columns are proxies,
-    e.g. "A/ps" for a centre-of-mass velocity: kappa is unchanged, L01 and L11 are in that unit).
-
-    Common options: estimator "green-kubo" (default) or "cepstral"; max_lag and cutoff in the
-    unit system's time unit; fstar in THz; mobile (names of the diffusing species), drop
-    ("auto", a species name, or None); window (cutoff rule factor).  A flux file whose header
-    records the run's analysis settings (line ``analysis:``) supplies them as the defaults of
-    these options; a given option overrides and is listed in ``result.analysis_overrides``.
-
-    single_component=True states that the system has one diffusing component: without mass
-    fluxes kappa is L00, which is otherwise flagged in ``warnings`` (:data:`KAPPA_IS_L00`).
-    A ``.onsager`` file records units, dt, volume, temperature (its column's mean), species
-    and masses: passing a different value is an error unless it is an override,
-    ``overrides={"dt": 0.02}``, recorded in ``result.overrides`` / onsager.yaml
-    (:func:`pyonsager.io_dispatch.read_any`).  Too few samples raise ValueError naming the
-    number needed (:func:`minimum_samples`); ``too_few="warn"`` reports them flagged instead.
-    Returns an :class:`~pyonsager.result.OnsagerResult` (attributes in SI).
+    An option that does not apply to the input (``species=`` with a path, ``mass_flux_units=``
+    or ``temperature_column=`` with arrays, ...) raises :class:`~pyonsager.errors.InputError`
+    naming the option, the input and what to do instead; nothing is silently ignored.  The
+    options and their units are documented in :func:`analyze_file` and :func:`analyze_arrays`.
     """
-    opts = dict(estimator=estimator, max_lag=max_lag, cutoff=cutoff, fstar=fstar, pstar=pstar,
-                mobile=mobile, drop=drop, site_energies=site_energies, window=window,
-                single_component=single_component, too_few=too_few)
-    if overrides and source is None:
-        raise ValueError("overrides= replace facts recorded in a flux file; with arrays pass the "
-                         "values themselves (dt=, volume=, ...)")
+    common = dict(estimator=estimator, max_lag=max_lag, cutoff=cutoff, fstar=fstar, pstar=pstar,
+                  mobile=mobile, drop=drop, site_energies=site_energies, window=window,
+                  single_component=single_component, too_few=too_few)
+    given = {k: v for k, v in dict(
+        energy_flux=energy_flux, mass_flux=mass_flux, dt=dt, temperature=temperature,
+        volume=volume, units=units, energy_flux_kinetic=energy_flux_kinetic,
+        energy_flux_potential=energy_flux_potential, charge_flux=charge_flux, species=species,
+        masses=masses, counts=counts, mass_flux_unit=mass_flux_unit,
+        temperature_column=temperature_column, mass_flux_units=mass_flux_units,
+        workers=workers, overrides=overrides).items() if v is not None}
+    if files is not None:
+        if source is not None:
+            raise InputError("files= analyses several runs together; give either files=[...] "
+                             "or one path, not both (a single run is files=[path])")
+        arrays = [k for k in ("energy_flux", "mass_flux", "energy_flux_kinetic",
+                              "energy_flux_potential", "charge_flux")
+                  if k in given and not _is_key(given[k])]
+        if arrays:
+            raise InputError(f"{arrays[0]}= with an array applies to a single run of arrays; "
+                             "files= analyses flux files: give one of the two")
+        from .multirun import analyze_files
+
+        defaults = dict(drop="auto", window=DEFAULT_WINDOW, single_component=False,
+                        too_few="error")
+        options = {k: v for k, v in common.items() if v is not None and v != defaults.get(k)}
+        return analyze_files(list(files), **options, **given)
     if isinstance(source, FluxSeries):
-        return analyze_series(source, **opts)
+        extra = [k for k in _READ_OR_BUILD if k in given]
+        if extra:
+            raise InputError(f"{extra[0]}= does not apply to a FluxSeries, which carries its "
+                             "own data and metadata (change them with series.with_metadata(...))")
+        return analyze_series(source, **common)
     if source is not None:
         if not isinstance(source, (str, os.PathLike)):
             raise TypeError("analyze() takes a file path or a FluxSeries as first argument; pass "
                             "arrays as energy_flux=..., mass_flux=[...]")
-        from .io_dispatch import read_any
-
-        series = read_any(source, units=units, dt=dt, volume=volume, temperature=temperature,
-                          temperature_column=temperature_column, energy_flux=energy_flux,
-                          mass_flux=[mass_flux] if isinstance(mass_flux, str) else list(mass_flux or ()),
-                          energy_flux_kinetic=energy_flux_kinetic,
-                          energy_flux_potential=energy_flux_potential,
-                          mass_flux_units=mass_flux_units, mobile=mobile, workers=workers,
-                          species=species, masses=masses, overrides=overrides)
-        if masses is not None and series.metadata.extra.get("format") != "onsager":
-            series = series.with_metadata(masses=list(masses))
-        return analyze_series(series, **opts)
-
+        for key, why in _ARRAYS_ONLY.items():
+            if key in given:
+                raise InputError(f"{key}= applies to arrays only; {why}")
+        return analyze_file(source, units=units, dt=dt, volume=volume, temperature=temperature,
+                            temperature_column=temperature_column, energy_flux=energy_flux,
+                            mass_flux=mass_flux if mass_flux is not None else (),
+                            energy_flux_kinetic=energy_flux_kinetic,
+                            energy_flux_potential=energy_flux_potential,
+                            mass_flux_column_unit=mass_flux_units or "column", masses=masses,
+                            overrides=overrides, workers=workers, **common)
     if energy_flux is None:
-        raise ValueError("pass a file path or energy_flux=(N, 3) array")
-    missing = [k for k, v in (("dt", dt), ("temperature", temperature), ("volume", volume),
-                              ("units", units)) if v is None]
-    if missing:
-        raise ValueError(f"arrays need {', '.join(missing)}: e.g. dt=0.01 (ps), "
-                         "temperature=700 (K), volume=17000 (A^3), units='metal'")
-    j0 = _as_flux("energy_flux", energy_flux)
-    if mass_flux is None:
-        mf: dict[str, np.ndarray] = {}
-    elif isinstance(mass_flux, Mapping):
-        mf = {str(k): _as_flux(f"mass_flux[{k}]", v) for k, v in mass_flux.items()}
-    else:
-        lst = list(mass_flux)
-        if lst and np.asarray(lst[0]).ndim == 1:     # a single (N, 3) array given bare
-            lst = [np.asarray(mass_flux)]
-        names = (list(species) if species is not None
-                 else [f"species{i + 1}" for i in range(len(lst))])
-        if len(names) != len(lst):
-            raise ValueError(f"{len(lst)} mass fluxes but {len(names)} species names")
-        mf = {s: _as_flux(f"mass_flux[{s}]", v) for s, v in zip(names, lst)}
-    parts = (energy_flux_kinetic is not None) and (energy_flux_potential is not None)
-    md = FluxMetadata(units=units, dt=float(dt), volume=float(volume),
-                      temperature=float(temperature), species=list(mf),
-                      masses=None if masses is None else [float(m) for m in masses],
-                      counts=None if counts is None else [int(c) for c in counts],
-                      mobile=None if mobile is None else list(mobile),
-                      mass_flux_unit=mass_flux_unit)
-    series = FluxSeries(
-        energy_flux=j0, mass_flux=mf, metadata=md,
-        energy_flux_kinetic=_as_flux("energy_flux_kinetic", energy_flux_kinetic) if parts else None,
-        energy_flux_potential=(_as_flux("energy_flux_potential", energy_flux_potential)
-                               if parts else None),
-        charge_flux=None if charge_flux is None else _as_flux("charge_flux", charge_flux))
-    return analyze_series(series, **opts)
+        raise InputError("pass a file path, files=[...] or energy_flux=(N, 3) array")
+    for key, why in _FILE_ONLY.items():
+        if key in given:
+            raise InputError(f"{key}= applies to files only; {why}")
+    keys = [k for k in ("energy_flux", "mass_flux") if isinstance(given.get(k), str)]
+    if keys:
+        raise InputError(f"{keys[0]}={given[keys[0]]!r} is a column KEY, which names the columns "
+                         "of a file: pass the file path too, analyze(path, "
+                         f"{keys[0]}={given[keys[0]]!r}, ...), or pass the (N, 3) array")
+    return analyze_arrays(energy_flux, mass_flux, dt=dt, temperature=temperature, volume=volume,
+                          units=units, energy_flux_kinetic=energy_flux_kinetic,
+                          energy_flux_potential=energy_flux_potential, charge_flux=charge_flux,
+                          species=species, masses=masses, counts=counts,
+                          mass_flux_proxy_unit=mass_flux_unit, **common)
