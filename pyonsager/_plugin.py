@@ -17,6 +17,8 @@ import os
 import sys
 from typing import Any
 
+from pyonsager.errors import InstallationError
+
 PLUGIN_NAME = "onsagerplugin.so"
 
 #: signature of the batch callback: (ctx, nrows, ncols, rows) with rows row-major nrows x ncols
@@ -32,7 +34,7 @@ def plugin_path() -> str:
     """Absolute path of ``onsagerplugin.so`` inside the installed package."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), PLUGIN_NAME)
     if not os.path.isfile(path):
-        raise FileNotFoundError(
+        raise InstallationError(
             f"the LAMMPS plugin {path} is missing: install pyonsager with `pip install .` "
             "(or, in a source checkout, build it with `python setup.py build_ext --inplace`)"
         )

@@ -45,7 +45,7 @@ import numpy as np
 
 from . import units as U
 from .correlator import CorrelationData, OnlineCorrelator
-from .errors import InputError, TooFewSamples  # noqa: F401 (TooFewSamples re-exported)
+from .errors import InputError, TooFewSamples
 from .fluxes import FluxMetadata, FluxSeries
 from .gauge import default_shifts, gauge_sensitivity
 from .greenkubo import (DEFAULT_WINDOW, GROUP_FACTOR, GreenKuboEstimate, green_kubo,
@@ -107,13 +107,13 @@ def _infer_channel_names(nch: int, md: FluxMetadata) -> list[str]:
     if md.extra.get("channels"):
         names = list(md.extra["channels"])
         if len(names) != nch:
-            raise ValueError(f"metadata names {len(names)} channels, the correlator has {nch}")
+            raise InputError(f"metadata names {len(names)} channels, the correlator has {nch}")
         return names
     ns = len(md.species)
     rest = nch - ns
     table = {1: (False, False), 2: (False, True), 3: (True, False), 4: (True, True)}
     if rest not in table:
-        raise ValueError(f"cannot map {nch} correlator channels onto species {md.species}: "
+        raise InputError(f"cannot map {nch} correlator channels onto species {md.species}: "
                          "pass channel_names=")
     parts, charge = table[rest]
     names = ["energy_flux"] + (["energy_flux_kinetic", "energy_flux_potential"] if parts else [])
@@ -147,13 +147,13 @@ def select_species(species: Sequence[str], c0: np.ndarray, running: np.ndarray,
     d = np.sqrt(np.clip(np.diag(c0), 0, None))
     zero = [s for s, v in zip(species, d) if v == 0]
     if zero:
-        raise ValueError(f"mass flux of {', '.join(zero)} is identically zero: remove it")
+        raise InputError(f"mass flux of {', '.join(zero)} is identically zero: remove it")
     corr0 = c0 / np.outer(d, d)
     n_exact = int(np.sum(np.linalg.eigvalsh(0.5 * (corr0 + corr0.T)) < 1e-10 * S))
     total_zero = float(np.ones(S) @ c0 @ np.ones(S)) <= ZERO_SUM_TOL * float(np.trace(c0))
     info["momentum_conserved"] = bool(total_zero)
     if n_exact > int(total_zero):
-        raise ValueError(
+        raise InputError(
             "the mass fluxes are linearly dependent beyond total-momentum conservation (two "
             "identical columns, or one column a multiple of another): remove the duplicate "
             "mass flux, or name the species to use with mobile=[...]")
@@ -178,13 +178,13 @@ def select_species(species: Sequence[str], c0: np.ndarray, running: np.ndarray,
     if mobile is not None:
         unknown = [s for s in mobile if s not in species]
         if unknown:
-            raise ValueError(f"mobile species {unknown} not among the species {species}")
+            raise InputError(f"mobile species {unknown} not among the species {species}")
         keep = [s for s in species if s in mobile]
         info["immobile_by_user"] = [s for s in species if s not in mobile]
         if total_zero and len(keep) == S:
             pick = drop if drop not in ("auto", None) else heavy(keep)
             if pick not in species:
-                raise ValueError(f"drop={pick!r} is not a species ({species})")
+                raise InputError(f"drop={pick!r} is not a species ({species})")
             keep.remove(pick)
             info["dropped"] = pick
         info["independent"] = keep
@@ -194,7 +194,7 @@ def select_species(species: Sequence[str], c0: np.ndarray, running: np.ndarray,
     keep = list(species)
     if drop is None:
         if total_zero:
-            raise ValueError("the mass fluxes of all species sum to zero (total momentum is "
+            raise InputError("the mass fluxes of all species sum to zero (total momentum is "
                              "conserved), so they are not independent: drop one species "
                              "(drop='auto' or drop='NAME')")
         info["independent"] = keep
@@ -202,7 +202,7 @@ def select_species(species: Sequence[str], c0: np.ndarray, running: np.ndarray,
         return keep, info
     if drop != "auto":
         if drop not in species:
-            raise ValueError(f"drop={drop!r} is not a species ({species})")
+            raise InputError(f"drop={drop!r} is not a species ({species})")
         keep.remove(drop)
         info["dropped"] = drop
     while keep:
@@ -268,7 +268,7 @@ def _site_energy_map(site_energies: Any, species: Sequence[str]) -> Optional[dic
         return {str(k): float(v) for k, v in site_energies.items()}
     vals = list(site_energies)
     if len(vals) != len(species):
-        raise ValueError(f"site_energies has {len(vals)} values for {len(species)} species")
+        raise InputError(f"site_energies has {len(vals)} values for {len(species)} species")
     return {s: float(v) for s, v in zip(species, vals)}
 
 
@@ -313,11 +313,11 @@ def analyze_correlations(data: CorrelationData, metadata: FluxMetadata,
     kappa = L00 without mass fluxes is not flagged (see :data:`KAPPA_IS_L00`).
     """
     if too_few not in ("error", "warn"):
-        raise ValueError(f"too_few={too_few!r}: use 'error' or 'warn'")
+        raise InputError(f"too_few={too_few!r}: use 'error' or 'warn'")
     md = metadata
     md.validate()
     if data.nsamples < MIN_SAMPLES_PER_LAG * (data.max_lag + 1):
-        raise ValueError(
+        raise TooFewSamples(
             f"too few samples: {data.nsamples} samples cannot resolve correlations up to max lag "
             f"{data.max_lag} samples (need at least {MIN_SAMPLES_PER_LAG * (data.max_lag + 1)}, "
             "better 20x more): "
@@ -485,7 +485,7 @@ def analyze_correlator(correlator: Union[OnlineCorrelator, CorrelationData], met
     flagged) and an error with ``too_few="error"``, the default of :func:`analyze`.
     """
     if estimator != "green-kubo":
-        raise ValueError(f"estimator {estimator!r} needs the stored flux series; on-the-fly "
+        raise InputError(f"estimator {estimator!r} needs the stored flux series; on-the-fly "
                          "correlations support estimator='green-kubo' only")
     data = correlator.result() if isinstance(correlator, OnlineCorrelator) else correlator
     res, _ = analyze_correlations(data, metadata, channel_names, cutoff=cutoff, mobile=mobile,
@@ -513,9 +513,10 @@ def analyze_series(series: FluxSeries, estimator: Optional[str] = None, *,
     always computed (they select the independent species and give L0a, Lab); with
     estimator="cepstral", kappa and L00 come from :func:`pyonsager.cepstral.cepstral_analysis`.
     Too few samples for the correlation analysis (see :func:`minimum_samples`; with the
-    automatic max lag, a cutoff rule not satisfied within it) raise ValueError naming the
-    number needed (``too_few="warn"``: a warning instead).  single_component: see
-    :func:`analyze`.
+    automatic max lag, a cutoff rule not satisfied within it) raise
+    :class:`~pyonsager.errors.TooFewSamples` naming the number needed (``too_few="warn"``: a
+    warning instead); other bad input raises :class:`~pyonsager.errors.InputError`.
+    single_component: see :func:`analyze_file`.
     """
     md = series.metadata
     # a flux file that records its run's analysis settings: they are the defaults here, so a
@@ -535,7 +536,7 @@ def analyze_series(series: FluxSeries, estimator: Optional[str] = None, *,
         mobile = [str(x) for x in mobile]
         md = replace(md, mobile=mobile)
     if estimator not in ("green-kubo", "cepstral", "likelihood"):
-        raise ValueError(f"unknown estimator {estimator!r}: use 'green-kubo', 'cepstral' or "
+        raise InputError(f"unknown estimator {estimator!r}: use 'green-kubo', 'cepstral' or "
                          "'likelihood'")
     md.validate()
     names = series.channel_names()
@@ -543,14 +544,14 @@ def analyze_series(series: FluxSeries, estimator: Optional[str] = None, *,
     n = len(series)
     for name, a in zip(names, arrays):
         if a.ndim != 2 or a.shape != (n, 3):
-            raise ValueError(f"{name} must be an (N, 3) array with N = {n}, got shape {a.shape}")
+            raise InputError(f"{name} must be an (N, 3) array with N = {n}, got shape {a.shape}")
     if estimator == "cepstral":
         _check_fstar(fstar, md.dt * U.time(md.units))       # before the correlations: fail fast
     m = _default_max_lag(n) if max_lag is None else int(round(max_lag / md.dt))
     if m < 1:
-        raise ValueError(f"max_lag {max_lag} is shorter than the time between samples {md.dt}")
+        raise InputError(f"max_lag {max_lag} is shorter than the time between samples {md.dt}")
     if n < MIN_SAMPLES_PER_LAG * (m + 1):
-        raise ValueError(
+        raise TooFewSamples(
             f"too few samples: {n} samples ({n * md.dt:.6g} time units) cannot resolve "
             f"correlations up to max_lag = {m} samples ({m * md.dt:.6g}); need at least "
             f"{MIN_SAMPLES_PER_LAG * (m + 1)} samples: "
@@ -592,7 +593,7 @@ def _correlate(arrays: Sequence[np.ndarray], nch: int, n: int, m: int,
         chunk = np.stack([a[start:start + _CHUNK] for a in arrays], axis=1)
         if not np.all(np.isfinite(chunk)):
             bad = start + int(np.nonzero(~np.isfinite(chunk).all(axis=(1, 2)))[0][0])
-            raise ValueError(f"non-finite value (NaN/inf) in the fluxes at row {bad}: remove the "
+            raise InputError(f"non-finite value (NaN/inf) in the fluxes at row {bad}: remove the "
                              "bad rows or the truncated end of the run")
         corr.add(chunk)
     return corr
@@ -657,7 +658,7 @@ def _check_fstar(fstar: Optional[float], dt_s: float) -> None:
     """f* (THz) must lie in (0, Nyquist]: a cutoff the samples cannot resolve is an error."""
     nyq = 0.5 / dt_s * 1e-12
     if fstar is not None and fstar > nyq * (1 + 1e-9):
-        raise ValueError(f"fstar {fstar:g} THz is above the Nyquist frequency of the samples, "
+        raise InputError(f"fstar {fstar:g} THz is above the Nyquist frequency of the samples, "
                          f"1/(2 dt) = {nyq:.6g} THz: choose --fstar <= {nyq:.6g} (or leave it "
                          "out for the automatic f*)")
 

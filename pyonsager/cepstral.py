@@ -54,6 +54,8 @@ import numpy as np
 from scipy import fft as _fft
 from scipy.special import digamma, polygamma
 
+from .errors import InputError, TooFewSamples
+
 __all__ = [
     "CepstralResult",
     "cepstral_analysis",
@@ -208,7 +210,7 @@ def _schur00(mat: np.ndarray) -> np.ndarray:
     try:
         y = np.linalg.solve(rr, r0)                              # M_rr^-1 M_r0
     except np.linalg.LinAlgError:
-        raise ValueError("the mass fluxes are linearly dependent (singular cross-spectrum): "
+        raise InputError("the mass fluxes are linearly dependent (singular cross-spectrum): "
                          "drop one species (total momentum is conserved) or a duplicate "
                          "flux") from None
     return (mat[..., 0, 0] - np.einsum("...i,...i->...", mat[..., 0, 1:], y[..., 0])).real
@@ -577,7 +579,7 @@ def _rule_spectra(x: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray, int
 # --------------------------------------------------------------------------------------------
 
 def _raise_dependent() -> None:
-    raise ValueError("the reduced periodogram is not positive at every frequency: the mass "
+    raise InputError("the reduced periodogram is not positive at every frequency: the mass "
                      "fluxes are linearly dependent (drop one species) or the energy flux is "
                      "a combination of them")
 
@@ -609,15 +611,15 @@ def cepstral_analysis(fluxes: np.ndarray, dt: float, fstar: Optional[float] = No
     x = _as_fluxes(fluxes)
     n, k, ndir = x.shape
     if not (np.isfinite(dt) and dt > 0):
-        raise ValueError(f"time between samples must be positive, got dt={dt}")
+        raise InputError(f"time between samples must be positive, got dt={dt}")
     if ndir < k:
-        raise ValueError(f"{k} fluxes need at least {k} equivalent directions (got {ndir}): "
+        raise InputError(f"{k} fluxes need at least {k} equivalent directions (got {ndir}): "
                          "drop a mass flux")
     if n < 2 * FSTAR_MIN_FREQS:
-        raise ValueError(f"cepstral analysis needs at least {2 * FSTAR_MIN_FREQS} samples, "
+        raise TooFewSamples(f"cepstral analysis needs at least {2 * FSTAR_MIN_FREQS} samples, "
                          f"got {n}")
     if not np.all(np.isfinite(x)):
-        raise ValueError("fluxes contain NaN or inf: remove the bad rows")
+        raise InputError("fluxes contain NaN or inf: remove the bad rows")
     nu = ndir - k + 1
     f_nyq = 0.5 / dt
     if fstar is None:
@@ -636,15 +638,15 @@ def cepstral_analysis(fluxes: np.ndarray, dt: float, fstar: Optional[float] = No
         rule += f"; realised as f_Nyquist/{q}"
     else:
         if not fstar > 0:
-            raise ValueError(f"fstar must be positive, got {fstar}")
+            raise InputError(f"fstar must be positive, got {fstar}")
         if fstar > f_nyq * (1 + 1e-9):
             # a cutoff above the highest resolved frequency cannot be honoured: say so
-            raise ValueError(f"fstar={fstar:.6g} is above the Nyquist frequency 1/(2 dt) = "
+            raise InputError(f"fstar={fstar:.6g} is above the Nyquist frequency 1/(2 dt) = "
                              f"{f_nyq:.6g} of the samples: choose fstar <= {f_nyq:.6g}")
         q = q00 = max(1, int(round(f_nyq / fstar)))
         rule = f"given by the user, realised as f_Nyquist/{q}"
     if (n // q) // 2 < 16:
-        raise ValueError(f"fstar={fstar} keeps fewer than 16 frequencies; use "
+        raise InputError(f"fstar={fstar} keeps fewer than 16 frequencies; use "
                          f"fstar >= {32 / (n * dt):.6g}")
 
     def spectra(qq: int, channels: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -659,7 +661,7 @@ def cepstral_analysis(fluxes: np.ndarray, dt: float, fstar: Optional[float] = No
     red_q, plain_q, n_q = spectra(q, k)
     even_q = n_q % 2 == 0
     if pstar is not None and not 1 <= int(pstar) <= red_q.size:
-        raise ValueError(f"pstar must be in [1, {red_q.size}], got {pstar}")
+        raise InputError(f"pstar must be in [1, {red_q.size}], got {pstar}")
     if q00 == q:
         plain_00, n_00 = plain_q, n_q
     else:

@@ -1,8 +1,11 @@
 """Command line: ``pyonsager analyze|run|demo|plugin-path``.
 
-Every user error (bad file, bad option, singular flux set ...) ends in one line on stderr,
-``pyonsager <command>: error: <what is wrong and how to fix it>``, and exit status 2; never
-a traceback.  Warnings (a dropped truncated line, an ill-conditioned matrix ...) are printed
+Every user error (a :class:`pyonsager.errors.UserError`: bad file, bad option, singular flux
+set, a run LAMMPS refused ...) ends in one line on stderr,
+``pyonsager <command>: error: <what is wrong and how to fix it>``, and exit status 2, without
+a traceback.  Any other exception is a bug: it keeps its traceback and the exit status is 1.
+``pyonsager run`` stopped by a signal exits with status 3 (see :mod:`pyonsager.lammps.cli`).
+Warnings (a dropped truncated line, an ill-conditioned matrix ...) are printed
 as ``pyonsager <command>: warning: ...`` and do not change the exit status.
 """
 from __future__ import annotations
@@ -13,6 +16,8 @@ import re
 import sys
 import warnings
 from typing import Any, Callable, Optional, Sequence
+
+from pyonsager.errors import UserError
 
 EXIT_USAGE = 2
 
@@ -232,6 +237,10 @@ def _report_warnings(prog: str, caught: Sequence[warnings.WarningMessage]) -> No
 def _guarded(prog: str, func: Callable[[], Optional[int]], collect_warnings: bool) -> int:
     """Run a command; user errors become one line on stderr and exit status 2.
 
+    Only :class:`pyonsager.errors.UserError` is a user error: any other exception (a numpy
+    broadcasting error, ``LinAlgError``, a plain ``ValueError``) is a bug in pyonsager and
+    propagates with its traceback (exit status 1), so that it is reported, not hidden.
+
     collect_warnings: print Python warnings as one ``prog: warning: ...`` line each (for the
     short ``analyze``; long runs let warnings appear when they happen).
     """
@@ -240,7 +249,7 @@ def _guarded(prog: str, func: Callable[[], Optional[int]], collect_warnings: boo
             warnings.simplefilter("always")
         try:
             code = func()
-        except (ValueError, OSError) as exc:      # bad input, named by the raiser
+        except UserError as exc:      # something the user can fix, named by the raiser
             _report_warnings(prog, caught or [])
             print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
             return EXIT_USAGE

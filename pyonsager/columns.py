@@ -22,7 +22,7 @@ import io
 import os
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
@@ -58,7 +58,6 @@ class TableHeader:
     comments: list[str]            # comment lines before the data, '#' and whitespace stripped
     data_offset: int               # byte offset of the first data line
     first_data_line: int           # 1-based line number of the first data line
-    named_by: str                  # "comment", "first line" or "none" (names are col1..colN)
 
 
 @dataclass
@@ -69,7 +68,6 @@ class Table:
     names: list[str]
     data: np.ndarray
     truncated: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- header
@@ -121,18 +119,18 @@ def _header(path: str, first_row: list[str], comments: list[str],
     ncols = len(first_row)
     _refuse_vector_mode(path, comments)
     if names_line is not None and len(names_line) == ncols:
-        names, how = names_line, "first line"
+        names = names_line
     elif (comments and len(comments[-1].split()) == ncols
           and not comments[-1].startswith(_DEFAULT_TITLES)):
-        names, how = comments[-1].split(), "comment"
+        names = comments[-1].split()
     else:
         # fix print's default title ("Fix print output for fix ID") names no column
-        names, how = [f"col{i}" for i in range(1, ncols + 1)], "none"
+        names = [f"col{i}" for i in range(1, ncols + 1)]
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise InputError(f"{path}: column names repeat ({', '.join(dup)}); give each column a "
                          "unique name in the header line")
-    return TableHeader(path, names, comments, offset, lineno, how)
+    return TableHeader(path, names, comments, offset, lineno)
 
 
 def _refuse_vector_mode(path: str, comments: list[str]) -> None:
@@ -345,16 +343,14 @@ def read_table(path: str, usecols: Optional[Sequence[str]] = None,
     if workers is None:
         workers = _default_workers(end - header.data_offset)
     data = _parse_all(path, header.data_offset, end, len(header.names), idx, workers)
-    notes = []
     if truncated:
         msg = (f"{path}: the last line was incomplete (a run stopped while writing?) and was "
                f"dropped; {len(data)} complete rows read")
         warnings.warn(msg, TruncatedFileWarning, stacklevel=2)
-        notes.append(msg)
     if len(data) == 0:
         raise InputError(f"{path}: no complete data rows; run longer or check the file")
     names = list(header.names) if usecols is None else list(usecols)
-    return Table(header, names, data, truncated, notes)
+    return Table(header, names, data, truncated)
 
 
 def check_finite(table: Table, columns: Optional[Sequence[str]] = None) -> None:

@@ -41,6 +41,7 @@ import numpy as np
 from scipy import fft as _fft
 
 from .correlation import running_integral
+from .errors import CheckpointError, InputError, MismatchedRuns
 
 _FORMAT = 1
 
@@ -107,7 +108,7 @@ class OnlineCorrelator:
         if nchannels < 1:
             raise ValueError(f"nchannels must be >= 1, got {nchannels}")
         if max_lag < 1:
-            raise ValueError(f"max_lag must be >= 1 sample, got {max_lag}")
+            raise InputError(f"max_lag must be >= 1 sample, got {max_lag}")
         if max_segments < 4 or max_segments % 2:
             raise ValueError("max_segments must be an even number >= 4")
         self.nch = int(nchannels)
@@ -309,7 +310,7 @@ class OnlineCorrelator:
         with np.load(path) as f:
             st = {k: f[k] for k in f.files}
         if int(st["format"]) != _FORMAT:
-            raise ValueError(f"{path}: unsupported correlator state format {int(st['format'])}")
+            raise CheckpointError(f"{path}: unsupported correlator state format {int(st['format'])}")
         grid = st["grid"]
         c = cls(int(st["nch"]), int(st["max_lag"]), comm=comm, block=int(st["block"]),
                 ndim=int(st["ndim"]), max_segments=int(st["max_segments"]),
@@ -342,9 +343,9 @@ class OnlineCorrelator:
         This correlator's own stream (history, open segment) continues unchanged.
         """
         if (other.nch, other.ndim, other.max_lag) != (self.nch, self.ndim, self.max_lag):
-            raise ValueError("cannot merge correlators with different channels or max_lag")
+            raise MismatchedRuns("cannot merge correlators with different channels or max_lag")
         if (other.r0, other.r1) != (self.r0, self.r1) or not np.array_equal(other.grid, self.grid):
-            raise ValueError("cannot merge correlators with a different rank split or error grid")
+            raise MismatchedRuns("cannot merge correlators with a different rank split or error grid")
         loc = other._finalized_local()
         self._sums += loc["sums"]
         self._counts += loc["counts"]

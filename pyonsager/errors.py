@@ -4,7 +4,7 @@
 what it claims, a run that LAMMPS refused): the command line prints its message as one line and
 exits with status 2. Any other exception is a bug in pyonsager and keeps its traceback (exit 1).
 Each class also derives from the built-in type its users caught before this module existed
-(``ValueError``, ``RuntimeError``, ``TypeError``), so ``except ValueError`` in a user's script
+(``ValueError``, ``RuntimeError``, ``TypeError``, ``FileNotFoundError``), so ``except ValueError`` in a user's script
 keeps working.
 """
 from __future__ import annotations
@@ -62,6 +62,10 @@ class VirialError(UserError, RuntimeError):
 
 class ChangingCellError(UserError, RuntimeError):
     """The cell changed while sampling fluxes."""
+
+
+class InstallationError(UserError, FileNotFoundError):
+    """A part of pyonsager is missing from the installation (e.g. the LAMMPS plugin)."""
 
 
 class UnsupportedCalculatorError(UserError, TypeError):

@@ -12,6 +12,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .errors import InputError
+
 
 @dataclass
 class FluxMetadata:
@@ -50,13 +52,13 @@ class FluxMetadata:
     def validate(self) -> None:
         """Raise ValueError with a message naming the fix for impossible metadata."""
         if self.units not in ("metal", "real", "ase"):
-            raise ValueError(f"unknown unit system {self.units!r}: use 'metal', 'real' or 'ase'")
+            raise InputError(f"unknown unit system {self.units!r}: use 'metal', 'real' or 'ase'")
         if not np.isfinite(self.dt) or self.dt <= 0:
-            raise ValueError(f"time between samples must be positive, got dt={self.dt}: pass --dt")
+            raise InputError(f"time between samples must be positive, got dt={self.dt}: pass --dt")
         if not np.isfinite(self.volume) or self.volume <= 0:
-            raise ValueError(f"volume must be positive, got {self.volume}: pass --volume in A^3")
+            raise InputError(f"volume must be positive, got {self.volume}: pass --volume in A^3")
         if not np.isfinite(self.temperature) or self.temperature <= 0:
-            raise ValueError(
+            raise InputError(
                 f"temperature must be positive, got {self.temperature} K: pass --temperature "
                 "or --temperature-column")
 

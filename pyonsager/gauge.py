@@ -34,16 +34,6 @@ from .greenkubo import schur_complement
 DEFAULT_SHIFT_EV = 1.0
 
 
-def shifted_L00(L: np.ndarray, energy: int, mass_channels: Sequence[int],
-                a: Sequence[float]) -> float:
-    """L00' = e^T L e with e_energy = 1, e_mass[s] = a_s (L in SI, a_s = c_s/m_s in J/kg)."""
-    e = np.zeros(L.shape[0])
-    e[energy] = 1.0
-    e[list(mass_channels)] = np.asarray(a, dtype=float)
-    Ls = 0.5 * (L + L.T)
-    return float(e @ Ls @ e)
-
-
 def shifted_matrix(L: np.ndarray, energy: int, mass_channels: Sequence[int],
                    a: Sequence[float]) -> np.ndarray:
     """T L T^T with row ``energy`` of T = e (the full transformed matrix)."""

@@ -45,6 +45,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from .correlation import running_integral
+from .errors import InputError
 
 #: default window factor c of the cutoff rule t_c >= c * tau(t_c)
 DEFAULT_WINDOW = 8.0
@@ -331,7 +332,7 @@ def green_kubo(correlations: np.ndarray, scale: np.ndarray, selected: Sequence[i
     if cutoff is not None:
         idx = int(round(cutoff / dt))
         if idx < 1 or idx > nlag - 1:
-            raise ValueError(f"cutoff {cutoff:.4g} s is outside (0, max lag = "
+            raise InputError(f"cutoff {cutoff:.4g} s is outside (0, max lag = "
                              f"{(nlag - 1) * dt:.4g} s]: choose a smaller cutoff or a larger "
                              "max_lag")
         rule = "user"

@@ -24,6 +24,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .errors import InputError
+
 
 def _f(x: Any) -> Any:
     """Plain Python scalars/lists for yaml (numpy types, nested containers)."""
@@ -145,16 +147,20 @@ class OnsagerResult:
         Plots come from :func:`pyonsager.plots.write_plots` (imported here, lazily, so that the
         numbers are written even where matplotlib is unavailable).
         """
-        os.makedirs(out_dir, exist_ok=True)
         paths = []
-        p = os.path.join(out_dir, "onsager.yaml")
-        with open(p, "w") as fh:
-            fh.write(self.to_yaml())
-        paths.append(p)
-        p = os.path.join(out_dir, "onsager.npz")
-        with open(p, "wb") as fh:
-            np.savez_compressed(fh, **{k: np.asarray(v) for k, v in self.arrays.items()})
-        paths.append(p)
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+            p = os.path.join(out_dir, "onsager.yaml")
+            with open(p, "w") as fh:
+                fh.write(self.to_yaml())
+            paths.append(p)
+            p = os.path.join(out_dir, "onsager.npz")
+            with open(p, "wb") as fh:
+                np.savez_compressed(fh, **{k: np.asarray(v) for k, v in self.arrays.items()})
+            paths.append(p)
+        except OSError as exc:                  # the user's output directory, not a bug
+            raise InputError(f"cannot write the results to {out_dir}: {exc.strerror or exc}; "
+                             "choose another output directory (--out)") from None
         if plots:
             try:
                 from pyonsager.plots import write_plots

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InputError
+
 K_B = 1.380649e-23            # J/K (exact)
 EV = 1.602176634e-19          # J (exact)
 N_A = 6.02214076e23           # 1/mol (exact)
@@ -71,7 +73,7 @@ def _system(units: str) -> dict:
     try:
         return _SYSTEMS[units]
     except KeyError:
-        raise ValueError(f"unknown unit system {units!r}: use 'metal', 'real' or 'ase'") from None
+        raise InputError(f"unknown unit system {units!r}: use 'metal', 'real' or 'ase'") from None
 
 
 def energy(units: str) -> float:
@@ -116,7 +118,7 @@ def onsager_prefactor(units: str, volume_: float, temperature: float, dt: float)
     dimensionless trapezoid sum of <X_i(t) X_j(0)> over lags to get L_ij in SI.
     """
     if volume_ <= 0 or temperature <= 0 or dt <= 0:
-        raise ValueError("volume, temperature and dt must be positive")
+        raise InputError("volume, temperature and dt must be positive")
     return dt * time(units) / (volume_ * volume(units) * K_B * temperature ** 2)
 
 

@@ -95,7 +95,7 @@ def test_cli_run_needs_overwrite_flag(tmp_path):
     before = _contents(out)
     again = subprocess.run(cmd + ["--production-steps", "200"], capture_output=True, text=True,
                            timeout=300, env=env(), cwd=str(tmp_path))
-    assert again.returncode == 1
+    assert again.returncode == 2          # a user error: one line, exit 2
     assert "--overwrite" in again.stderr and "Traceback" not in again.stderr
     assert _contents(out) == before
     forced = subprocess.run(cmd + ["--production-steps", "200", "--overwrite"],

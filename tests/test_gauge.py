@@ -12,7 +12,7 @@ from ou import ou_series  # noqa: E402
 
 from si_reference import E_CHARGE, G_PER_MOL  # noqa: E402
 from pyonsager.analysis import analyze  # noqa: E402
-from pyonsager.gauge import default_shifts, shifted_L00, shifted_matrix  # noqa: E402
+from pyonsager.gauge import default_shifts, shifted_matrix  # noqa: E402
 from pyonsager.greenkubo import schur_complement  # noqa: E402
 
 A3 = [[1.2, -0.5, 0.3], [0.4, 0.9, 0.2], [0.1, -0.3, 1.5]]
@@ -29,6 +29,14 @@ def series():
 def run(j0, mf, **kw):
     return analyze(energy_flux=j0, mass_flux=mf, dt=0.1, temperature=600.0, volume=2000.0,
                    units="metal", masses=[MASSES[s] for s in mf], **kw)
+
+
+def shifted_L00(L, energy, mass_channels, a):
+    """L00' = L00 + 2 sum_s a_s L_0s + sum_st a_s a_t L_st, written out (module docstring)."""
+    Ls = 0.5 * (L + L.T)
+    m = list(mass_channels)
+    a = np.asarray(a, dtype=float)
+    return float(Ls[energy, energy] + 2 * a @ Ls[energy, m] + a @ Ls[np.ix_(m, m)] @ a)
 
 
 def test_shift_formula_matches_matrix():

@@ -365,7 +365,7 @@ def test_cli_error_is_one_line(tmp_path):
     cfg = write_case(str(tmp_path), temperature=-3)
     proc = subprocess.run([sys.executable, "-m", "pyonsager.cli", "run", cfg], capture_output=True,
                           text=True, timeout=120, env=env(), cwd=str(tmp_path))
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "temperature: must be > 0" in proc.stderr and "Traceback" not in proc.stderr
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
-from pyonsager.errors import UnsupportedCalculatorError  # noqa: F401 (re-exported)
+from pyonsager.errors import InputError, UnsupportedCalculatorError  # noqa: F401 (re-exported)
 
 Adapter = Callable[[Any, Any], tuple[np.ndarray, np.ndarray]]
 Matcher = Union[type, Callable[[Any], bool]]
@@ -117,7 +117,7 @@ def energies_and_virials(atoms: Any, calc: Any = None) -> tuple[np.ndarray, np.n
     energies = np.asarray(energies, dtype=np.float64)
     virials = np.asarray(virials, dtype=np.float64)
     if energies.shape != (n,) or virials.shape != (n, 3, 3):
-        raise ValueError(
+        raise UnsupportedCalculatorError(
             f"adapter for {_describe(calc)} returned energies {energies.shape} and virials "
             f"{virials.shape}; expected ({n},) and ({n}, 3, 3)")
     return energies, virials
@@ -181,7 +181,7 @@ def _unchanged(reference: Any, atoms: Any) -> bool:
 
 def _volume(atoms: Any) -> float:
     if atoms.cell.rank != 3:
-        raise ValueError("the heat flux needs a periodic cell with a volume; the cell of "
+        raise InputError("the heat flux needs a periodic cell with a volume; the cell of "
                          "these atoms has rank < 3")
     return float(atoms.get_volume())
 

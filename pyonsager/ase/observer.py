@@ -31,7 +31,7 @@ from pyonsager.fluxes import FluxMetadata, channel_names
 from pyonsager.lammps.session import refuse_overwrite, temperature_keys
 from pyonsager.temperature import BlockMeans, RunningMoments
 from pyonsager.units import LAMMPS_METAL_MVV2E, ase_time_per_ps
-from pyonsager.errors import ChangingCellError  # noqa: F401 (re-exported)
+from pyonsager.errors import ChangingCellError, InputError, TooFewSamples  # noqa: F401
 
 # --------------------------------------------------------------------------- one sample
 
@@ -71,7 +71,7 @@ def species_order(atoms: Any, species: Optional[Sequence[str]] = None) -> list[s
     missing = sorted(set(present) - set(species))
     unknown = [s for s in species if s not in present]
     if missing or unknown or len(set(species)) != len(species):
-        raise ValueError(f"species={species} must list each chemical symbol present once; "
+        raise InputError(f"species={species} must list each chemical symbol present once; "
                          f"present: {present}")
     return species
 
@@ -144,7 +144,7 @@ def _check_dynamics(dyn: Any) -> Optional[str]:
     The class and its bases are matched by name, so subclasses of ASE's thermostats count."""
     names = {cls.__name__ for cls in type(dyn).__mro__}
     if names & _BAROSTATS:
-        raise ValueError(
+        raise InputError(
             f"{type(dyn).__name__} changes the cell: Green-Kubo needs a fixed volume. Equilibrate "
             "the density with the barostat first, then sample with VelocityVerlet at fixed cell.")
     thermostat = names & _THERMOSTATS
@@ -384,7 +384,7 @@ class Session:
         self.flush()
         self._writer.close()
         if self.nsamples < 2:
-            raise RuntimeError(f"only {self.nsamples} flux sample(s): run the dynamics between "
+            raise TooFewSamples(f"only {self.nsamples} flux sample(s): run the dynamics between "
                                "attach() and finish()")
         diffusion = self.diffusion()
         mobile = self.mobile
@@ -490,9 +490,9 @@ def attach(dyn: Any, every: int = 1, max_lag: float = 1.0,
     atoms = dyn.atoms
     energies_and_virials(atoms)  # refuse an unsupported calculator now, not mid-run
     if every < 1 or batch < 1:
-        raise ValueError(f"every and batch must be >= 1, got every={every}, batch={batch}")
+        raise InputError(f"every and batch must be >= 1, got every={every}, batch={batch}")
     if max_lag <= 0:
-        raise ValueError(f"max_lag must be > 0 ps, got {max_lag}")
+        raise InputError(f"max_lag must be > 0 ps, got {max_lag}")
     timestep = float(dyn.dt) / ase_time_per_ps()
     dt = timestep * every
     # same rounding as pyonsager.analyze(max_lag=...), so a re-analysis of the file matches

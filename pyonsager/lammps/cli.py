@@ -1,8 +1,10 @@
 """``pyonsager run`` and ``pyonsager demo`` (argument parsing lives in :mod:`pyonsager.cli`).
 
-Exit codes: 0 done; 1 error (config, LAMMPS, sampling), message on stderr without a
-traceback; 3 interrupted by a signal (partial ``onsager.yaml`` and a checkpoint written:
-continue with ``--restart``).
+Exit codes: 0 done; 2 a user error (:class:`pyonsager.errors.UserError`: config, LAMMPS
+refused the input or the run, sampling, an output directory holding a finished run), one line
+on stderr from rank 0 without a traceback; 3 interrupted by a signal (partial ``onsager.yaml``
+and a checkpoint written: continue with ``--restart``).  Any other exception is a bug and keeps
+its traceback (exit status 1).
 """
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ import os
 import sys
 from typing import Optional
 
-EXIT_ERROR = 1
+from pyonsager.errors import RunInterrupted, UserError
+
+EXIT_USAGE = 2
 EXIT_INTERRUPTED = 3
 
 
@@ -30,9 +34,7 @@ def _rank() -> int:
 def run_main(args: argparse.Namespace, config: Optional[str] = None) -> int:
     """Run ``args.config`` (or ``config``) with ``--out``, ``--restart``, ``--production-steps``,
     ``--overwrite`` (a finished run's results in ``--out`` are otherwise an error)."""
-    from pyonsager.lammps.config import ConfigError
-    from pyonsager.lammps.runner import RunError, RunInterrupted, run
-    from pyonsager.lammps.session import SamplingError
+    from pyonsager.lammps.runner import run
 
     path = config or args.config
     try:
@@ -43,10 +45,11 @@ def run_main(args: argparse.Namespace, config: Optional[str] = None) -> int:
         if _rank() == 0:
             print(f"pyonsager: {exc}", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
-    except (ConfigError, RunError, SamplingError) as exc:
+    except UserError as exc:      # every rank raises it; one line, from rank 0
         if _rank() == 0:
-            print(f"pyonsager run: error: {exc}", file=sys.stderr, flush=True)
-        return EXIT_ERROR
+            print(f"pyonsager run: error: {' '.join(str(exc).split())}", file=sys.stderr,
+                  flush=True)
+        return EXIT_USAGE
     return 0
 
 
@@ -55,5 +58,5 @@ def demo_main(args: argparse.Namespace) -> int:
     path = demo_config()
     if not os.path.isfile(path):
         print(f"pyonsager demo: error: the packaged example {path} is missing", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_USAGE
     return run_main(args, config=path)

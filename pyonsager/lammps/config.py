@@ -96,6 +96,8 @@ def load_config(path: str, production_steps: Optional[int] = None) -> RunConfig:
             d = yaml.safe_load(fh)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except OSError as exc:                      # unreadable (permissions, a directory ...)
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror or exc}") from None
     if not isinstance(d, dict):
         raise ConfigError(f"{path}: expected a mapping of keys (input, species, temperature, ...)")
     unknown = sorted(set(d) - _KEYS)

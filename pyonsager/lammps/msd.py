@@ -16,6 +16,7 @@ import numpy as np
 from pyonsager.diffusion import (MOBILE_FLOOR, MOBILE_RELATIVE, MSDSeries,  # noqa: F401
                                  classify_mobile, diffusion_unit_factor, fit_diffusion, plot_msd,
                                  species_msd)
+from pyonsager.errors import RunError
 
 
 class MSDTracker:
@@ -101,7 +102,7 @@ class MSDTracker:
             self.start(step)
         ids, sp, _, xu = self._local()
         if ids.size and int(ids.max()) >= self.ref.shape[0]:
-            raise RuntimeError("atoms were added after the MSD origin was taken; the MSD "
+            raise RunError("atoms were added after the MSD origin was taken; the MSD "
                                "needs a fixed set of atoms")
         dx = xu - self.ref[ids]
         ns = len(self.species)

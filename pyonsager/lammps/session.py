@@ -38,7 +38,7 @@ from pyonsager.fluxes import FluxMetadata
 from pyonsager.diffusion import classify_mobile, mobile_rule, species_report, write_msd
 from pyonsager.lammps.msd import MSDTracker
 from pyonsager.temperature import BlockMeans, RunningMoments
-from pyonsager.errors import SamplingError  # noqa: F401 (re-exported)
+from pyonsager.errors import CheckpointError, InputError, SamplingError  # noqa: F401
 
 FIX_ID = "pyonsager_sample"
 #: default callback interval in MD steps (batch = max(1, DEFAULT_CALLBACK_STEPS // every)):
@@ -147,7 +147,7 @@ class Session:
         self.timestep = float(lmp.extract_global("dt"))
         self.units = str(lmp.extract_global("units"))
         if self.units not in ("metal", "real"):
-            raise ValueError(f"units {self.units!r} are not supported: use units metal or real "
+            raise InputError(f"units {self.units!r} are not supported: use units metal or real "
                              "(Onsager coefficients are reported in SI)")
         self.start_step = int(lmp.extract_global("ntimestep"))
         # same rounding as pyonsager.analyze(max_lag=...), so a re-analysis of the file matches
@@ -202,7 +202,7 @@ class Session:
         lmp = self.lmp
         _plugin.load_plugin(lmp)
         if not lmp.has_id("compute", self.compute):
-            raise ValueError(
+            raise InputError(
                 f"no compute {self.compute!r} in this LAMMPS instance: define it first, e.g. "
                 f"'compute {self.compute} all onsager pe stress species A B' after "
                 "'compute pe all pe/atom' and 'compute stress all centroid/stress/atom NULL virial'")
@@ -228,7 +228,7 @@ class Session:
                                "2 + 3 per channel + 1 per species")
         self.nchannels = (ncols - 2 - nsite) // 3
         if self.site_energy_sum is not None and self.site_energy_sum.size != nsite:
-            raise ValueError(f"restored state has {self.site_energy_sum.size} species, the compute "
+            raise CheckpointError(f"restored state has {self.site_energy_sum.size} species, the compute "
                              f"{self.compute} gives {nsite}")
         self.nsite = nsite
         if self.site_energy_sum is None:
@@ -238,7 +238,7 @@ class Session:
 
             self.correlator = OnlineCorrelator(self.nchannels, self.max_lag, comm=self.comm)
         elif self.correlator.nch != self.nchannels:
-            raise ValueError(f"restored correlator has {self.correlator.nch} channels, the compute "
+            raise CheckpointError(f"restored correlator has {self.correlator.nch} channels, the compute "
                              f"{self.compute} gives {self.nchannels}")
         self._cb = _plugin.ONSAGER_CALLBACK(self._callback)
         if api.onsager_set_callback(lmp.lmp, FIX_ID.encode(), self._cb, None, self.batch) != 0:
@@ -705,13 +705,13 @@ def attach(lmp: Any, compute: str = "flux", every: int = 10, max_lag: float = 2.
     Call collectively (every rank).  Then run LAMMPS as usual and call ``finish(out=DIR)``.
     """
     if every < 1:
-        raise ValueError(f"every must be >= 1 step, got {every}")
+        raise InputError(f"every must be >= 1 step, got {every}")
     if max_lag <= 0:
-        raise ValueError(f"max_lag must be > 0 (a time in the unit system's time unit), got {max_lag}")
+        raise InputError(f"max_lag must be > 0 (a time in the unit system's time unit), got {max_lag}")
     if batch is None:
         batch = max(1, DEFAULT_CALLBACK_STEPS // every)
     if batch < 1:
-        raise ValueError(f"batch must be >= 1, got {batch}")
+        raise InputError(f"batch must be >= 1, got {batch}")
     if virial is not None and not lmp.has_id("compute", compute):
         from pyonsager.lammps.virial import define_flux_compute
 

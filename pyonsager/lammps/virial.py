@@ -13,7 +13,7 @@ import ctypes
 from typing import Any, Optional, Sequence
 
 from pyonsager import _plugin
-from pyonsager.errors import VirialError  # noqa: F401 (re-exported)
+from pyonsager.errors import InputError, VirialError  # noqa: F401 (VirialError re-exported)
 
 #: accepted values of ``virial`` (config key, attach() option)
 VIRIAL_CHOICES = ("auto", "centroid", "exact")
@@ -39,7 +39,7 @@ def choose_virial(lmp: Any, requested: str = "auto") -> str:
     Raises :class:`VirialError` when no path gives the exact flux, naming the reason.
     """
     if requested not in VIRIAL_CHOICES:
-        raise ValueError(f"virial must be one of {', '.join(VIRIAL_CHOICES)}, got {requested!r}")
+        raise InputError(f"virial must be one of {', '.join(VIRIAL_CHOICES)}, got {requested!r}")
     if requested == "exact":
         return "exact"
     code, reason = _verdict(lmp)
