@@ -27,7 +27,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .errors import RunError
+from .errors import ConfigError
 
 #: the harmonic (Dulong-Petit) value of gamma = C / ((f/2) k_B)
 GAMMA_HARMONIC = 2.0
@@ -133,7 +133,7 @@ def kinetic_target(t_inst: float, t_mean: float, t_target: float, gamma: float) 
     """
     new = t_inst + gamma * (t_target - t_mean)
     if not new > 0:
-        raise RunError(f"energy correction would need a kinetic temperature {new:.4g} K "
+        raise ConfigError(f"energy correction would need a kinetic temperature {new:.4g} K "
                          f"(instantaneous {t_inst:.4g} K, mean {t_mean:.4g} K, target "
                          f"{t_target:.4g} K): equilibrate longer with the thermostat")
     return new
