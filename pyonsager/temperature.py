@@ -162,17 +162,6 @@ def secant_gamma(kick: float, t_mean_before: float, t_mean_after: float, noise: 
     return g if GAMMA_RANGE[0] <= g <= GAMMA_RANGE[1] else previous
 
 
-def mean_and_error(samples: np.ndarray, nblocks: int = 20) -> tuple[float, float]:
-    """Mean of a series and the standard error from ``nblocks`` equal blocks (sample std of
-    the block means / sqrt(nblocks)); for the short NVE segments of the energy correction."""
-    x = np.asarray(samples, dtype=float)
-    m = x.size // nblocks
-    if m < 1:
-        return float(x.mean()), float("nan")
-    blocks = x[:m * nblocks].reshape(nblocks, m).mean(axis=1)
-    return float(x.mean()), float(np.std(blocks, ddof=1) / math.sqrt(nblocks))
-
-
 def format_temperature(mean: float, error: Optional[float], requested: Optional[float]) -> str:
     """``T = 549.8 +/- 0.4 K (requested 550 K, -0.04 %)`` for the drivers' summaries."""
     text = f"T = {mean:.5g}"

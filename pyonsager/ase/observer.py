@@ -172,7 +172,7 @@ class _Displacements:
     centre (see :mod:`pyonsager.diffusion`).
     """
 
-    def __init__(self, atoms: Any, groups: Sequence[np.ndarray], masses: np.ndarray) -> None:
+    def __init__(self, atoms: Any, groups: Sequence[np.ndarray]) -> None:
         self._inverse = np.linalg.inv(atoms.cell.array)
         self._cell = atoms.cell.array.copy()
         self._previous = atoms.positions.copy()
@@ -244,7 +244,7 @@ class Session:
         self.overwrite = False
         self._site_energy_sums = np.zeros(len(self.species))
         self.nsamples = 0
-        self.msd = _Displacements(atoms, self._groups, self._masses) if msd else None
+        self.msd = _Displacements(atoms, self._groups) if msd else None
         self.correlator = self._new_correlator()
         self._writer = self._new_writer()
         self.finished = False
