@@ -253,6 +253,9 @@ def _guarded(prog: str, func: Callable[[], Optional[int]], collect_warnings: boo
             _report_warnings(prog, caught or [])
             print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
             return EXIT_USAGE
+        except Exception:             # a bug: its traceback follows the warnings that led to it
+            _report_warnings(prog, caught or [])
+            raise
         except KeyboardInterrupt:
             print(f"{prog}: interrupted", file=sys.stderr)
             return 130

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from dataclasses import replace
 from typing import Any, Mapping, Optional, Sequence, Union
 
@@ -183,11 +182,14 @@ def read_any(path: Union[str, os.PathLike], *, units: Optional[str] = None,
                  "energy_flux_kinetic": energy_flux_kinetic,
                  "energy_flux_potential": energy_flux_potential,
                  "temperature_column": temperature_column}
-        ignored = [k for k, v in given.items() if v]
-        if ignored:
-            warnings.warn(f"{path} is a pyonsager flux file, which names its own columns; "
-                          f"ignoring {', '.join('--' + k.replace('_', '-') for k in ignored)}",
-                          stacklevel=2)
+        refused = [k for k, v in given.items() if v]
+        if refused:      # an option that does not apply is an error, never silently dropped
+            raise InputError(
+                f"{path} is a pyonsager flux file, which names its own columns: "
+                f"{', '.join('--' + k.replace('_', '-') for k in refused)} (in Python: "
+                f"{', '.join(k + '=' for k in refused)}) "
+                f"{'applies' if len(refused) == 1 else 'apply'} to column files only; leave "
+                f"{'it' if len(refused) == 1 else 'them'} out")
         over = parse_overrides(overrides)
         given = {"units": units, "dt": dt, "volume": volume, "temperature": temperature,
                  "species": None if species is None else [str(x) for x in species],

@@ -201,3 +201,18 @@ def test_refusals_are_value_errors_for_old_scripts(x):
     """InputError derives from ValueError: ``except ValueError`` in a user's script still works."""
     with pytest.raises(ValueError):
         pyonsager.analyze(energy_flux=x[:, 0], temperature_column="c_temp", **KW)
+
+
+def test_column_options_are_refused_for_a_flux_file(onsager_file, capsys):
+    with pytest.raises(InputError) as e:
+        pyonsager.analyze(onsager_file, energy_flux="flux", temperature_column="c_t")
+    assert ("is a pyonsager flux file, which names its own columns: --energy-flux, "
+            "--temperature-column (in Python: energy_flux=, temperature_column=) apply to "
+            "column files only; leave them out") in str(e.value)
+    from pyonsager import cli
+
+    code = cli.main(["analyze", onsager_file, "--energy-flux", "flux", "--no-plots"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.strip().endswith("names its own columns: --energy-flux applies to column "
+                                "files only; leave it out"), err

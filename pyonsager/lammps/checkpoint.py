@@ -37,6 +37,8 @@ from typing import Any, Optional
 import numpy as np
 import yaml
 
+from pyonsager.errors import CheckpointError
+
 FORMAT = 1
 PREFIX_FILE = "checkpoint.fluxes.onsager"
 
@@ -97,11 +99,11 @@ def read(out: str) -> Optional[CheckpointInfo]:
     with open(path) as fh:
         info = yaml.safe_load(fh)
     if not isinstance(info, dict) or info.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a pyonsager checkpoint (format {FORMAT})")
+        raise CheckpointError(f"{path}: not a pyonsager checkpoint (format {FORMAT})")
     ck = CheckpointInfo(int(info["step"]), out, info)
     for key in ("data", "correlator", "state"):
         if not os.path.isfile(ck.file(key)):
-            raise ValueError(f"{path}: checkpoint file {ck.file(key)} is missing")
+            raise CheckpointError(f"{path}: checkpoint file {ck.file(key)} is missing")
     return ck
 
 
@@ -154,7 +156,7 @@ def consolidate_fluxes(out: str, step: int) -> int:
     rows = [r for r in rows if _step(r) <= step]
     header = h1 or h2
     if not header:
-        raise ValueError(f"{current}: no flux file header to continue from")
+        raise CheckpointError(f"{current}: no flux file header to continue from")
     with open(prefix + ".tmp", "w") as fh:
         fh.writelines(header)
         fh.writelines(rows)
