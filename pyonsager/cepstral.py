@@ -617,7 +617,7 @@ def cepstral_analysis(fluxes: np.ndarray, dt: float, fstar: Optional[float] = No
                          "drop a mass flux")
     if n < 2 * FSTAR_MIN_FREQS:
         raise TooFewSamples(f"cepstral analysis needs at least {2 * FSTAR_MIN_FREQS} samples, "
-                         f"got {n}")
+                            f"got {n}")
     if not np.all(np.isfinite(x)):
         raise InputError("fluxes contain NaN or inf: remove the bad rows")
     nu = ndir - k + 1

@@ -310,7 +310,8 @@ class OnlineCorrelator:
         with np.load(path) as f:
             st = {k: f[k] for k in f.files}
         if int(st["format"]) != _FORMAT:
-            raise CheckpointError(f"{path}: unsupported correlator state format {int(st['format'])}")
+            raise CheckpointError(f"{path}: unsupported correlator state format "
+                                  f"{int(st['format'])}")
         grid = st["grid"]
         c = cls(int(st["nch"]), int(st["max_lag"]), comm=comm, block=int(st["block"]),
                 ndim=int(st["ndim"]), max_segments=int(st["max_segments"]),
@@ -345,7 +346,8 @@ class OnlineCorrelator:
         if (other.nch, other.ndim, other.max_lag) != (self.nch, self.ndim, self.max_lag):
             raise MismatchedRuns("cannot merge correlators with different channels or max_lag")
         if (other.r0, other.r1) != (self.r0, self.r1) or not np.array_equal(other.grid, self.grid):
-            raise MismatchedRuns("cannot merge correlators with a different rank split or error grid")
+            raise MismatchedRuns("cannot merge correlators with a different rank split or "
+                                 "error grid")
         loc = other._finalized_local()
         self._sums += loc["sums"]
         self._counts += loc["counts"]

@@ -4,8 +4,8 @@
 what it claims, a run that LAMMPS refused): the command line prints its message as one line and
 exits with status 2. Any other exception is a bug in pyonsager and keeps its traceback (exit 1).
 Each class also derives from the built-in type its users caught before this module existed
-(``ValueError``, ``RuntimeError``, ``TypeError``, ``FileNotFoundError``), so ``except ValueError`` in a user's script
-keeps working.
+(``ValueError``, ``RuntimeError``, ``TypeError``, ``FileNotFoundError``), so ``except
+ValueError`` in a user's script keeps working.
 """
 from __future__ import annotations
 

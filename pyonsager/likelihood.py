@@ -713,8 +713,8 @@ def _check(x: np.ndarray, dt: float) -> np.ndarray:
         raise InputError(f"{k} fluxes need at least {k} equivalent directions (got {ndir}): "
                          "drop a mass flux")
     if n < MIN_SAMPLES:
-        raise TooFewSamples(f"the likelihood estimator needs at least {MIN_SAMPLES} samples, got {n}: "
-                         "analyse a longer run")
+        raise TooFewSamples(f"the likelihood estimator needs at least {MIN_SAMPLES} samples, "
+                            f"got {n}: analyse a longer run")
     if not np.all(np.isfinite(x)):
         raise InputError("fluxes contain NaN or inf: remove the bad rows")
     return x

@@ -134,8 +134,8 @@ def kinetic_target(t_inst: float, t_mean: float, t_target: float, gamma: float) 
     new = t_inst + gamma * (t_target - t_mean)
     if not new > 0:
         raise ConfigError(f"energy correction would need a kinetic temperature {new:.4g} K "
-                         f"(instantaneous {t_inst:.4g} K, mean {t_mean:.4g} K, target "
-                         f"{t_target:.4g} K): equilibrate longer with the thermostat")
+                          f"(instantaneous {t_inst:.4g} K, mean {t_mean:.4g} K, target "
+                          f"{t_target:.4g} K): equilibrate longer with the thermostat")
     return new
 
 

@@ -384,8 +384,8 @@ class Session:
         self.flush()
         self._writer.close()
         if self.nsamples < 2:
-            raise TooFewSamples(f"only {self.nsamples} flux sample(s): run the dynamics between "
-                               "attach() and finish()")
+            raise TooFewSamples(f"only {self.nsamples} flux sample(s): run the dynamics "
+                                "between attach() and finish()")
         diffusion = self.diffusion()
         mobile = self.mobile
         if mobile is None and diffusion:

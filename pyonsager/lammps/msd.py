@@ -103,7 +103,7 @@ class MSDTracker:
         ids, sp, _, xu = self._local()
         if ids.size and int(ids.max()) >= self.ref.shape[0]:
             raise RunError("atoms were added after the MSD origin was taken; the MSD "
-                               "needs a fixed set of atoms")
+                           "needs a fixed set of atoms")
         dx = xu - self.ref[ids]
         ns = len(self.species)
         # per species: count, sum |dx|^2, sum dx (3): moments, so one Allreduce assembles them

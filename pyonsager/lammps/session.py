@@ -228,8 +228,8 @@ class Session:
                                "2 + 3 per channel + 1 per species")
         self.nchannels = (ncols - 2 - nsite) // 3
         if self.site_energy_sum is not None and self.site_energy_sum.size != nsite:
-            raise CheckpointError(f"restored state has {self.site_energy_sum.size} species, the compute "
-                             f"{self.compute} gives {nsite}")
+            raise CheckpointError(f"restored state has {self.site_energy_sum.size} species, the "
+                                  f"compute {self.compute} gives {nsite}")
         self.nsite = nsite
         if self.site_energy_sum is None:
             self.site_energy_sum = np.zeros(nsite)
@@ -238,8 +238,8 @@ class Session:
 
             self.correlator = OnlineCorrelator(self.nchannels, self.max_lag, comm=self.comm)
         elif self.correlator.nch != self.nchannels:
-            raise CheckpointError(f"restored correlator has {self.correlator.nch} channels, the compute "
-                             f"{self.compute} gives {self.nchannels}")
+            raise CheckpointError(f"restored correlator has {self.correlator.nch} channels, the "
+                                  f"compute {self.compute} gives {self.nchannels}")
         self._cb = _plugin.ONSAGER_CALLBACK(self._callback)
         if api.onsager_set_callback(lmp.lmp, FIX_ID.encode(), self._cb, None, self.batch) != 0:
             raise RuntimeError(f"could not register the callback on fix {FIX_ID}")
