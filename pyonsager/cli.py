@@ -92,6 +92,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="override the number of production steps")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the results of a finished run in the output directory")
+    p.add_argument("--replicas", type=int, metavar="K",
+                   help="K independent trajectories (own seeds, OUT/replica-k/), each on "
+                        "P/K of the mpirun -np P ranks, merged at the end (config key "
+                        "replicas)")
 
 
 def build_parser() -> argparse.ArgumentParser:
