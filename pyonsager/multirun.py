@@ -67,13 +67,18 @@ def check_same_system(paths: Sequence[str], series: Sequence[FluxSeries]) -> Non
     (relative tolerance :data:`FACT_RTOL`) and, when both files record them, the MD timestep
     and the sampling interval (``timestep``, ``nevery`` header lines).
     """
-    ref, p0 = series[0], paths[0]
-    m0 = ref.metadata
-    for path, s in zip(paths[1:], series[1:]):
-        md = s.metadata
+    check_same_metadata(paths, [s.metadata for s in series], [s.channel_names() for s in series])
+
+
+def check_same_metadata(labels: Sequence[str], metas: Sequence[FluxMetadata],
+                        channels: Sequence[Sequence[str]]) -> None:
+    """:func:`check_same_system` on the runs' metadata and channel names (``labels`` name
+    the runs in the message: files, sessions)."""
+    m0, c0, p0 = metas[0], list(channels[0]), labels[0]
+    for path, md, ch in zip(labels[1:], metas[1:], channels[1:]):
         facts = [("units", m0.units, md.units), ("species", list(m0.species), list(md.species)),
                  ("masses", m0.masses, md.masses),
-                 ("channels", ref.channel_names(), s.channel_names()),
+                 ("channels", c0, list(ch)),
                  ("mass_flux_unit", m0.mass_flux_unit, md.mass_flux_unit),
                  ("dt", m0.dt, md.dt), ("volume", m0.volume, md.volume)]
         for key in ("timestep", "nevery"):

@@ -178,3 +178,43 @@ def test_temperature_list_runs_replicas_at_each_temperature(tmp_path):
         doc = _yaml(os.path.join(tout, "onsager.yaml"))
         assert doc["kappa"] == r["kappa"] and doc["replicas"]["count"] == 2
         _assert_merged_is_analysis_of_files(tout, 2)
+
+
+# --------------------------------------------------------------------------- ASE sessions
+
+def _ase_session(tmp, seed: int, timestep_fs: float = 5.0, steps: int = 200):
+    from ase import units
+    from ase.md.verlet import VelocityVerlet
+    from ase_models import lj_binary, lj_calculator
+
+    from pyonsager.ase import attach
+
+    atoms = lj_binary(n_cells=2, temperature=150.0, seed=seed)
+    atoms.calc = lj_calculator(rc=5.5)
+    dyn = VelocityVerlet(atoms, timestep=timestep_fs * units.fs)
+    session = attach(dyn, every=1, max_lag=0.1, mobile=["Ar", "Kr"], out=str(tmp), batch=64)
+    dyn.run(steps)
+    return session
+
+
+def test_ase_sessions_merge_like_their_flux_files(tmp_path):
+    from pyonsager.ase import merge_sessions
+    from pyonsager.errors import MismatchedRuns
+
+    s1, s2 = _ase_session(tmp_path / "a", 1), _ase_session(tmp_path / "b", 2)
+    merged = merge_sessions([s1, s2], out=str(tmp_path / "m"), plots=False)
+    ref = analyze_files([s1.file, s2.file], too_few="warn")
+    for q in KEYS + ("kappa_k", "kappa_p", "kappa_kp", "delta"):
+        np.testing.assert_allclose([getattr(merged, q).value, getattr(merged, q).error],
+                                   [getattr(ref, q).value, getattr(ref, q).error],
+                                   rtol=1e-10, atol=0, err_msg=q)
+    assert merged.samples == s1.nsamples + s2.nsamples == 402 and merged.temperature == pytest.approx(ref.temperature,
+                                                                        rel=1e-12)
+    doc = _yaml(tmp_path / "m" / "onsager.yaml")
+    assert [f["file"] for f in doc["input_files"]] == [s1.file, s2.file]
+    # finishing a session afterwards does not change what the merge sees
+    s1.finish(out=str(tmp_path / "a"), plots=False)
+    again = merge_sessions([s1, s2])
+    assert again.kappa.value == pytest.approx(merged.kappa.value, rel=1e-12)
+    with pytest.raises(MismatchedRuns, match="time between samples dt 0.004 differs from 0.005"):
+        merge_sessions([s1, _ase_session(tmp_path / "c", 3, timestep_fs=4.0, steps=50)])
