@@ -218,3 +218,40 @@ def test_ase_sessions_merge_like_their_flux_files(tmp_path):
     assert again.kappa.value == pytest.approx(merged.kappa.value, rel=1e-12)
     with pytest.raises(MismatchedRuns, match="time between samples dt 0.004 differs from 0.005"):
         merge_sessions([s1, _ase_session(tmp_path / "c", 3, timestep_fs=4.0, steps=50)])
+
+
+class _FakeComm:
+    def __init__(self, size: int, rank: int = 0) -> None:
+        self.size, self.rank = size, rank
+
+    def Get_size(self) -> int:
+        return self.size
+
+    def Get_rank(self) -> int:
+        return self.rank
+
+
+@pytest.mark.parametrize("size, k, fix", [(1, 2, "use mpirun -np 2, or --replicas 1"),
+                                          (3, 2, "use mpirun -np 2 or -np 4, or --replicas 3"),
+                                          (6, 4, "use mpirun -np 4 or -np 8, or --replicas 6")])
+def test_split_refuses_ranks_not_divisible(size, k, fix):
+    from pyonsager.errors import ConfigError
+    from pyonsager.lammps.replicas import split_world
+
+    with pytest.raises(ConfigError, match=f"need a number of MPI ranks divisible by {k}, but "
+                                          f"mpirun started {size}: {fix}"):
+        split_world(_FakeComm(size), k)
+
+
+def test_replicas_config_key_is_validated(tmp_path):
+    from pyonsager.errors import ConfigError
+    from pyonsager.lammps.config import load_config
+
+    assert load_config(write_case(str(tmp_path))).replicas == 1
+    assert load_config(write_case(str(tmp_path), replicas=3)).replicas == 3
+    assert load_config(write_case(str(tmp_path), replicas=3), replicas=2).replicas == 2
+    for bad, msg in ((0, "replicas: must be >= 1"), (2.5, "replicas: must be an integer")):
+        with pytest.raises(ConfigError, match=msg):
+            load_config(write_case(str(tmp_path), replicas=bad))
+    with pytest.raises(ConfigError, match="--replicas must be an integer >= 1, got 0"):
+        load_config(write_case(str(tmp_path)), replicas=0)

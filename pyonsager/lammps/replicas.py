@@ -56,11 +56,11 @@ def split_world(comm: Any, replicas: int) -> tuple[int, Any]:
     if replicas < 1:
         raise ConfigError(f"replicas must be >= 1, got {replicas}")
     if size % replicas:
+        choices = sorted({replicas * max(1, size // replicas), replicas * (size // replicas + 1)})
         raise ConfigError(
             f"replicas: {replicas} replicas need a number of MPI ranks divisible by "
             f"{replicas}, but mpirun started {size}: use mpirun -np "
-            f"{replicas * max(1, size // replicas)} (or -np {replicas * (size // replicas + 1)}), "
-            f"or --replicas {size}")
+            f"{' or -np '.join(map(str, choices))}, or --replicas {size}")
     per = size // replicas
     k = comm.Get_rank() // per
     return k, comm.Split(k, comm.Get_rank())
