@@ -52,6 +52,9 @@ READER_OPTIONS = ("units", "dt", "volume", "temperature", "temperature_column", 
                   "mass_flux_units", "mobile", "workers", "species", "masses", "overrides")
 ANALYSIS_OPTIONS = ("estimator", "max_lag", "cutoff", "fstar", "pstar", "mobile", "drop",
                     "site_energies", "window", "single_component", "too_few")
+#: options of analyze() for arrays only: accepted (as None) so that analyze(files=[...]) can
+#: pass its keywords through; a value is an error (a flux file records these itself)
+ARRAY_ONLY = ("charge_flux", "counts", "mass_flux_unit")
 #: relative spread of the runs' mean temperatures above which a warning says so
 TEMPERATURE_SPREAD_WARN = 0.05
 
@@ -191,9 +194,13 @@ def analyze_files(paths: Sequence[str], **options: Any) -> OnsagerResult:
     paths = [os.fspath(p) for p in paths]
     if not paths:
         raise ValueError("analyze_files needs at least one flux file")
-    unknown = sorted(set(options) - set(READER_OPTIONS) - set(ANALYSIS_OPTIONS))
+    unknown = sorted(set(options) - set(READER_OPTIONS) - set(ANALYSIS_OPTIONS) - set(ARRAY_ONLY))
     if unknown:
         raise TypeError(f"analyze_files() got unknown options {unknown}")
+    given_arrays = [k for k in ARRAY_ONLY if options.get(k) is not None]
+    if given_arrays:
+        raise ValueError(f"{', '.join(given_arrays)}: options for arrays, not for flux files "
+                         "(a file records its channels, counts and mass-flux columns)")
     if len(set(os.path.realpath(p) for p in paths)) != len(paths):
         raise MismatchedRuns("the same flux file is given twice: each run may be used once "
                              "(a run combined with itself is not an independent run)")

@@ -231,3 +231,20 @@ def _merged_arrays(runs, kw):
                 w.write_rows(rows)
             paths.append(p)
         return analyze_files(paths, max_lag=kw["max_lag"], cutoff=kw["cutoff"])
+
+
+def test_options_of_analyze_pass_through(two_runs):
+    """Every keyword of analyze(path, ...) is accepted (None = not given), as analyze(files=)
+    passes them on; array-only ones with a value and unknown ones are refused."""
+    import inspect
+
+    (pa, _), (pb, _) = two_runs
+    names = [p for p in inspect.signature(pyonsager.analyze).parameters if p != "source"]
+    defaults = {p: v.default for p, v in inspect.signature(pyonsager.analyze).parameters.items()
+                if p != "source"}
+    res = analyze_files([pa, pb], **{**defaults, "max_lag": 2.0})
+    assert res.kappa.value == analyze_files([pa, pb], max_lag=2.0).kappa.value and names
+    with pytest.raises(ValueError, match="counts: options for arrays"):
+        analyze_files([pa, pb], counts=[1, 1])
+    with pytest.raises(TypeError, match="unknown options"):
+        analyze_files([pa, pb], maxlag=2.0)
