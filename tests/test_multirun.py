@@ -178,8 +178,8 @@ def test_same_file_twice_and_spectral_unequal_lengths(two_runs):
 
 
 def test_spectral_estimators_use_runs_as_components(tmp_path):
-    """Two runs of equal length: the cepstral estimator sees 6 equivalent components; the
-    same two runs given as one 6-direction array give the same kappa exactly."""
+    """Two runs of equal length: the cepstral and likelihood estimators see 6 equivalent
+    components; the same two runs given as one 6-direction array give the same kappa."""
     a, xa = _write(tmp_path / "a.onsager", 31, 20000)
     b, xb = _write(tmp_path / "b.onsager", 32, 20000)
     res = analyze_files([a, b], estimator="cepstral", max_lag=2.0)
@@ -190,6 +190,14 @@ def test_spectral_estimators_use_runs_as_components(tmp_path):
     f0 = U.energy_flux("metal")
     base = f0 ** 2 / (HEADER["volume"] * U.volume("metal") * U.K_B * 550.0 ** 2)
     assert res.kappa.value == pytest.approx(c.kappa * base, rel=1e-12)
+    from pyonsager.likelihood import likelihood_analysis
+
+    lk = analyze_files([a, b], estimator="likelihood", max_lag=2.0)
+    r = likelihood_analysis(x, DT)
+    f = U.channel_factors("metal", ["energy"], None)[0]
+    assert lk.kappa.value == pytest.approx(
+        r.kappa * U.onsager_prefactor("metal", HEADER["volume"], 550.0, 1.0) * f * f, rel=1e-12)
+    assert lk.estimator["parameters"]["ndf"] == 2 * (6 - 2 + 1)     # 6 components, 2 fluxes
 
 
 def test_error_bar_of_two_runs_matches_one_run_of_twice_the_length():
