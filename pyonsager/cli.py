@@ -38,7 +38,9 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
                "--mass-flux accepts NAME=KEY to name the species.  Too few samples: fewer "
                "than 80 integration cutoffs (~640 correlation times; README section 5).  "
                "Errors: one line, exit status 2.")
-    p.add_argument("file", metavar="FILE", help="flux file (.onsager) or LAMMPS column file")
+    p.add_argument("file", metavar="FILE", nargs="+",
+                   help="flux file (.onsager) or LAMMPS column file; several files of "
+                        "independent runs of one system are analysed together")
     p.add_argument("--units", choices=("metal", "real"),
                    help="LAMMPS unit system of the columns (time: metal ps, real fs)")
     p.add_argument("--dt", type=float, metavar="DT",
@@ -95,6 +97,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="override the number of production steps")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the results of a finished run in the output directory")
+    p.add_argument("--replicas", type=int, metavar="K",
+                   help="K independent trajectories (own seeds, OUT/replica-k/), each on "
+                        "P/K of the mpirun -np P ranks, merged at the end (config key "
+                        "replicas)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,7 +186,17 @@ def analysis_options(args: argparse.Namespace) -> dict[str, Any]:
 def _analyze_cmd(args: argparse.Namespace) -> int:
     from pyonsager.io_dispatch import read_any
 
-    series = read_any(args.file, **reader_options(args))
+    if len(args.file) > 1:
+        # independent runs of one system, combined as independent segments
+        from pyonsager.multirun import analyze_files
+
+        result = analyze_files(args.file, **reader_options(args), **{
+            k: v for k, v in analysis_options(args).items() if k != "mobile"})
+        print(format_table(result, result.input_units.get("mass_flux_unit")))
+        written = result.write(args.out, plots=not args.no_plots)
+        print("wrote " + ", ".join(os.fspath(p) for p in written))
+        return 0
+    series = read_any(args.file[0], **reader_options(args))
     from pyonsager.analysis import analyze_series   # after reading: input errors come first
 
     result = analyze_series(series, **analysis_options(args))

@@ -105,6 +105,9 @@ class OnsagerResult:
     #: analysis settings given that differ from those the flux file records:
     #: {setting: {file, used}} (free to change, listed so the result says how it was made)
     analysis_overrides: dict = field(default_factory=dict)
+    #: the flux files of a multi-run analysis, each {file, samples, temperature}
+    #: (:func:`pyonsager.multirun.analyze_files`); empty for one series
+    input_files: list = field(default_factory=list)
 
     # ------------------------------------------------------------------ output
     def to_dict(self) -> dict:
@@ -133,6 +136,8 @@ class OnsagerResult:
             d["overrides"] = _f(self.overrides)
         if self.analysis_overrides:
             d["analysis_overrides"] = _f(self.analysis_overrides)
+        if self.input_files:
+            d["input_files"] = _f(self.input_files)
         d["warnings"] = [str(w) for w in self.warnings]
         return d
 

@@ -33,14 +33,16 @@ def _rank() -> int:
 
 def run_main(args: argparse.Namespace, config: Optional[str] = None) -> int:
     """Run ``args.config`` (or ``config``) with ``--out``, ``--restart``, ``--production-steps``,
-    ``--overwrite`` (a finished run's results in ``--out`` are otherwise an error)."""
+    ``--overwrite`` (a finished run's results in ``--out`` are otherwise an error),
+    ``--replicas K`` (K independent trajectories on K MPI partitions)."""
     from pyonsager.lammps.runner import run
 
     path = config or args.config
     try:
         run(path, out=getattr(args, "out", None), restart=bool(getattr(args, "restart", False)),
             production_steps=getattr(args, "production_steps", None),
-            overwrite=bool(getattr(args, "overwrite", False)))
+            overwrite=bool(getattr(args, "overwrite", False)),
+            replicas=getattr(args, "replicas", None))
     except RunInterrupted as exc:
         if _rank() == 0:
             print(f"pyonsager: {exc}", file=sys.stderr, flush=True)

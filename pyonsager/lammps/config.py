@@ -24,7 +24,7 @@ VIRIALS = ("auto", "centroid", "exact")
 _KEYS = {"input", "species", "mobile", "temperature", "timestep", "equilibration_steps",
          "thermostat", "production_steps", "sample_every", "max_lag", "estimator", "seed",
          "output", "checkpoint_every", "temperature_control", "temperature_tolerance",
-         "temperature_iterations", "temperature_segment_steps", "virial"}
+         "temperature_iterations", "temperature_segment_steps", "virial", "replicas"}
 
 
 @dataclass
@@ -57,6 +57,9 @@ class RunConfig:
     temperature_iterations: int = 12         # most NVE segments (measure + rescale)
     temperature_segment_steps: int = 2000    # steps per measuring segment (first one)
     virial: str = "auto"             # auto | centroid | exact (pyonsager.lammps.virial)
+    #: independent trajectories per temperature, each on its own MPI partition
+    #: (pyonsager.lammps.replicas)
+    replicas: int = 1
 
     @property
     def directory(self) -> str:
@@ -86,8 +89,10 @@ def _pos(path: str, key: str, v: Any) -> float:
     return float(v)
 
 
-def load_config(path: str, production_steps: Optional[int] = None) -> RunConfig:
-    """Read and validate a run config; ``production_steps`` overrides the file's value."""
+def load_config(path: str, production_steps: Optional[int] = None,
+                replicas: Optional[int] = None) -> RunConfig:
+    """Read and validate a run config; ``production_steps`` and ``replicas`` (command-line
+    ``--production-steps``, ``--replicas``) override the file's values."""
     path = os.path.abspath(path)
     if not os.path.isfile(path):
         raise ConfigError(f"config file {path} does not exist")
@@ -187,6 +192,12 @@ def load_config(path: str, production_steps: Optional[int] = None) -> RunConfig:
                                                   "use a value below 0.5")
     iters = _int(path, d, "temperature_iterations", 12)
     seg = _int(path, d, "temperature_segment_steps", 2000, minimum=100)
+    if replicas is not None:
+        if isinstance(replicas, bool) or int(replicas) != replicas or replicas < 1:
+            raise ConfigError(f"--replicas must be an integer >= 1, got {replicas}")
+        nrep = int(replicas)
+    else:
+        nrep = _int(path, d, "replicas", 1)
 
     cfg = RunConfig(
         path=path, input=inp, species=[s.strip() for s in species], temperatures=temps,
@@ -195,7 +206,7 @@ def load_config(path: str, production_steps: Optional[int] = None) -> RunConfig:
         thermostat=Thermostat(style, damp), sample_every=every, estimator=estimator, seed=seed,
         output=output, checkpoint_every=ckpt, temperature_list=tlist,
         temperature_control=control, temperature_tolerance=tol, temperature_iterations=iters,
-        temperature_segment_steps=seg, virial=virial)
+        temperature_segment_steps=seg, virial=virial, replicas=nrep)
     if every > prod:
         raise _err(path, "sample_every", f"{every} is larger than production_steps {prod}")
     return cfg

@@ -95,11 +95,14 @@ class _Signals:
 
 def run(config_path: str, out: Optional[str] = None, restart: bool = False,
         production_steps: Optional[int] = None, comm: Any = None,
-        overwrite: bool = False) -> Any:
+        overwrite: bool = False, replicas: Optional[int] = None) -> Any:
     """Run the workflow of a YAML config (see docs/config.md); collective under MPI.
 
     An output directory holding a finished run's results (``onsager.yaml``) is refused
     unless ``overwrite`` (CLI ``--overwrite``); ``restart`` continues a checkpoint as before.
+    ``replicas`` (CLI ``--replicas``, default the config's ``replicas``, 1): K > 1 runs K
+    independent trajectories on K partitions of ``comm`` and merges them
+    (:mod:`pyonsager.lammps.replicas`).
 
     Returns the :class:`~pyonsager.result.OnsagerResult` (a list of them, one per temperature,
     when the config gives a list).  Raises :class:`ConfigError` / :class:`RunError` with a
@@ -109,8 +112,13 @@ def run(config_path: str, out: Optional[str] = None, restart: bool = False,
         from mpi4py import MPI
 
         comm = MPI.COMM_WORLD
-    cfg = load_config(config_path, production_steps)
+    cfg = load_config(config_path, production_steps, replicas)
     out = os.path.abspath(out or cfg.output)
+    if cfg.replicas > 1:
+        from pyonsager.lammps.replicas import run_replicas
+
+        with _Signals() as sig:
+            return run_replicas(cfg, out, restart, comm, sig, overwrite)
     results = []
     with _Signals() as sig:
         for T in cfg.temperatures:

@@ -46,6 +46,9 @@ FIX_ID = "pyonsager_sample"
 #: that the fixed cost per call (one Allreduce, one MSD pass over the local atoms) is
 #: negligible against 100 MD steps; the correlator's cost is per sample (~25 us) either way
 DEFAULT_CALLBACK_STEPS = 100
+#: replicas (pyonsager.lammps.replicas): f(session, line) -> the progress line to print
+#: instead, or None to print nothing; None: the line as it is
+PROGRESS_HOOK: Any = None
 #: styles that exchange energy with a bath (Green-Kubo wants NVE); same list as the fix's
 THERMOSTAT_PREFIXES = ("langevin", "nvt", "npt", "temp/", "gld", "gle", "rigid/nvt",
                        "rigid/npt", "nvk", "ffl", "dpd/tstat", "ttm", "tgnvt", "tgnpt", "gjf")
@@ -382,6 +385,10 @@ class Session:
                      f"L00 {self._estimate[1]:.4g} W/(m K)")
             if self.estimator != "green-kubo":
                 line += f" [the result uses {self.estimator}]"
+        if PROGRESS_HOOK is not None:
+            line = PROGRESS_HOOK(self, line)
+            if line is None:
+                return
         print(line, flush=True)
 
     # ------------------------------------------------------------------ state
