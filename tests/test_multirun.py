@@ -247,12 +247,23 @@ def test_options_of_analyze_pass_through(two_runs):
     import inspect
 
     (pa, _), (pb, _) = two_runs
-    names = [p for p in inspect.signature(pyonsager.analyze).parameters if p != "source"]
+    names = [p for p in inspect.signature(pyonsager.analyze).parameters if p not in ("source", "files")]
     defaults = {p: v.default for p, v in inspect.signature(pyonsager.analyze).parameters.items()
-                if p != "source"}
+                if p not in ("source", "files")}
     res = analyze_files([pa, pb], **{**defaults, "max_lag": 2.0})
     assert res.kappa.value == analyze_files([pa, pb], max_lag=2.0).kappa.value and names
     with pytest.raises(ValueError, match="counts: options for arrays"):
         analyze_files([pa, pb], counts=[1, 1])
     with pytest.raises(TypeError, match="unknown options"):
         analyze_files([pa, pb], maxlag=2.0)
+
+
+def test_analyze_files_keyword_is_analyze_files(two_runs):
+    """pyonsager.analyze(files=[...]) is the multi-run analysis, number for number."""
+    (pa, _), (pb, _) = two_runs
+    via_analyze = pyonsager.analyze(files=[pa, pb], max_lag=2.0)
+    direct = analyze_files([pa, pb], max_lag=2.0)
+    for a, b in ((via_analyze.kappa, direct.kappa), (via_analyze.L00, direct.L00)):
+        assert a.value == b.value and a.error == b.error
+    with pytest.raises(ValueError, match="not both"):
+        pyonsager.analyze(pa, files=[pa, pb])
