@@ -317,7 +317,7 @@ def production_temperature_line(session: Any) -> str:
 
     t = session.temperature
     text = "temperature  production mean " + format_temperature(
-        t.mean, session.temperature_blocks.standard_error(), session.requested_temperature)
+        t.mean, t.standard_error(), session.requested_temperature)
     c = session.temperature_control or {}
     if c.get("segments"):
         text += f"; energy set in {len(c['segments'])} NVE segment(s)"
