@@ -230,13 +230,16 @@ def _assert_restart_equivalent(ref: str, out: str, ranks_after: int) -> None:
 
     - the spliced flux file has every step 1..2000 once;
     - rows 1..1000 are the uninterrupted run's (same rank count before the stop: bitwise);
-    - the first rows after the restart agree with the uninterrupted run to 1e-9 of each
+    - the first rows after the restart agree with the uninterrupted run to 1e-12 of each
       column's scale (same state, another force summation order: round-off grows only by the
       Lyapunov factor over 10 steps);
     - the on-the-fly result equals the analysis of the spliced file (the restored correlator
       is the exact correlation of the whole series: its state does not depend on the ranks);
-    - kappa and L00 are within 3 combined error bars of the uninterrupted run (beyond the
-      first ps the trajectories decorrelate: same statistics, different noise).
+    - kappa and L00 are within 3 combined error bars of the uninterrupted run: the contract is
+      statistical equivalence, since the round-off difference grows exponentially and a long
+      continuation decorrelates completely (same statistics, different noise).  Measured
+      here: rows differ by 5e-16 of scale right after the restart, 1e-9 at step 2000, kappa
+      by 1e-11 error bars; the bound stays valid for runs of any length.
     """
     path, ref_path = os.path.join(out, "fluxes.onsager"), os.path.join(ref, "fluxes.onsager")
     series = read_fluxfile(path)
@@ -246,7 +249,7 @@ def _assert_restart_equivalent(ref: str, out: str, ranks_after: int) -> None:
     a = np.loadtxt(rows[1000:1010])
     b = np.loadtxt(ref_rows[1000:1010])
     scale = np.abs(np.loadtxt(ref_rows[:1000])).max(axis=0)
-    assert np.all(np.abs(a - b) <= 1e-9 * scale)
+    assert np.all(np.abs(a - b) <= 1e-12 * scale)
     doc, ref_doc = load(out), load(ref)
     assert doc["partial"] is False and doc["run"]["samples"] == 2000
     assert doc["run"]["mpi_ranks"] == ranks_after and doc["run"]["gaps"] == 0
