@@ -6,7 +6,9 @@ step (full-step velocities) and every ``batch`` samples hands the rows to the ca
 *every* rank; the callback feeds the correlator (which splits its work across the ranks),
 the temperature accumulators and the per-species MSD, and prints a progress line on rank 0.
 The user's own ``run`` commands, loops and variables run unchanged; ``finish(out=DIR)``
-flushes, gathers, analyses and writes the files.
+flushes, builds a :class:`~pyonsager.finish.RunRecord` (run metadata from the plugin's C API,
+never read back from the file) and hands it to :func:`pyonsager.finish.finish_run`, the
+finish path shared with the ASE driver.
 
 A row is ``[step, temperature, compute vector, site energies]``; the compute vector is 3 values
 per channel in the correlator's channel order (J0, kinetic, potential, species..., [charge]), so
