@@ -363,3 +363,24 @@ def test_unreadable_correlator_state_is_refused(stopped):
     assert doc["partial"] is False and doc["run"]["samples"] == 600
     assert np.array_equal(np.asarray(read_fluxfile(os.path.join(out, "fluxes.onsager")).steps),
                           np.arange(1, 601))
+
+
+def test_cli_restart_of_an_incompatible_checkpoint_is_one_line(stopped):
+    """`pyonsager run --restart` on a checkpoint without a format: the refusal is one line on
+    stderr (a user error: no traceback) and the run does not start."""
+    import subprocess
+
+    cfg, out = stopped
+    _edit_info(out, format=None, pyonsager_version=None)
+    before = open(os.path.join(out, "fluxes.onsager")).read()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [os.path.join(HERE, "mpi_scripts"),
+                                                    env.get("PYTHONPATH", "")] if p)
+    proc = subprocess.run([sys.executable, "-m", "pyonsager.cli", "run", cfg, "--out", out,
+                           "--restart"], capture_output=True, text=True, timeout=300, env=env,
+                          cwd=os.path.dirname(cfg))
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "rerun without --restart into a new output directory" in lines[0]
+    assert open(os.path.join(out, "fluxes.onsager")).read() == before

@@ -30,6 +30,7 @@ def _rank() -> int:
 def run_main(args: argparse.Namespace, config: Optional[str] = None) -> int:
     """Run ``args.config`` (or ``config``) with ``--out``, ``--restart``, ``--production-steps``,
     ``--overwrite`` (a finished run's results in ``--out`` are otherwise an error)."""
+    from pyonsager.errors import CheckpointError
     from pyonsager.lammps.config import ConfigError
     from pyonsager.lammps.runner import RunError, RunInterrupted, run
     from pyonsager.lammps.session import SamplingError
@@ -43,7 +44,7 @@ def run_main(args: argparse.Namespace, config: Optional[str] = None) -> int:
         if _rank() == 0:
             print(f"pyonsager: {exc}", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
-    except (ConfigError, RunError, SamplingError) as exc:
+    except (CheckpointError, ConfigError, RunError, SamplingError) as exc:
         if _rank() == 0:
             print(f"pyonsager run: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_ERROR
