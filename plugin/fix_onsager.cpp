@@ -214,6 +214,7 @@ void FixOnsager::init()
     header_dt = update->dt;
     header_volume = box_volume();
     count_species();
+    build_metadata();
     write_header();
     header_written = true;
   } else {
@@ -260,6 +261,57 @@ void FixOnsager::count_species()
     if (counts[s] == 0 && comm->me == 0)
       error->warning(FLERR, "Fix onsager {}: species {} has no atoms in group {}", id,
                      c_flux->species_name(s), group->names[c_flux->igroup]);
+}
+
+/* ----------------------------------------------------------------------
+   the header's metadata as one JSON object, on every rank, for the C API
+   (onsager_metadata): a driver takes it from here rather than reading the file back
+------------------------------------------------------------------------- */
+
+static std::string json_string(const std::string &s)
+{
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    if ((unsigned char) ch < 0x20) {
+      out += fmt::format("\\u{:04x}", (int) (unsigned char) ch);
+      continue;
+    }
+    out += ch;
+  }
+  return out + "\"";
+}
+
+// JSON has no inf/nan: null instead (a dt or volume is always finite here)
+static std::string json_float(double x)
+{
+  return std::isfinite(x) ? yaml_float(x) : std::string("null");
+}
+
+void FixOnsager::build_metadata()
+{
+  const int ns = c_flux->nspecies();
+  const int ntypes = atom->ntypes;
+  std::string species, masses, ncount;
+  for (int s = 0; s < ns; s++) {
+    const char *sep = s ? ", " : "";
+    species += sep + json_string(c_flux->species_name(s));
+    ncount += fmt::format("{}{}", sep, counts[s]);
+    int first = 1;
+    while (first <= ntypes && c_flux->species_of_type(first) != s) first++;
+    if (atom->rmass_flag || !atom->mass || first > ntypes)
+      masses += fmt::format("{}null", sep);
+    else
+      masses += sep + json_float(atom->mass[first]);
+  }
+  metadata = fmt::format(
+      "{{\"units\": {}, \"dt\": {}, \"timestep\": {}, \"nevery\": {}, \"volume\": {}, "
+      "\"species\": [{}], \"masses\": [{}], \"counts\": [{}], \"charge\": {}, "
+      "\"group\": {}, \"virial\": {}, \"lammps_version\": {}}}",
+      json_string(update->unit_style), json_float(header_dt * nevery), json_float(header_dt),
+      nevery, json_float(header_volume), species, masses, ncount,
+      c_flux->has_charge() ? "true" : "false", json_string(group->names[c_flux->igroup]),
+      json_string(c_flux->is_exact() ? "exact" : "centroid"), json_string(lmp->version));
 }
 
 /* ---------------------------------------------------------------------- */

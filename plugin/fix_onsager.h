@@ -25,9 +25,12 @@ class FixOnsager : public Fix {
   int nspecies() const { return nsite; }
   void set_callback(onsager_callback_t, void *, int);
   void flush();
+  // the run metadata of the header as one JSON object (empty before the first run's init)
+  const std::string &metadata_json() const { return metadata; }
 
  private:
   std::string id_flux, id_temp, filename, analysis;
+  std::string metadata;            // JSON of the header's metadata, built on every rank
   class ComputeOnsager *c_flux;
   class Compute *c_temp;
   int ncol;         // step, temperature, the compute's vector, then nsite site energies
@@ -51,6 +54,7 @@ class FixOnsager : public Fix {
   void lookup_computes(bool);
   double box_volume() const;
   void count_species();
+  void build_metadata();
   void write_header();
   void flush_file();
   void flush_callback();

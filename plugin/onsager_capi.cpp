@@ -60,6 +60,13 @@ extern "C" int onsager_nspecies(void *lmp, const char *fix_id)
   return fix->nspecies();
 }
 
+extern "C" const char *onsager_metadata(void *lmp, const char *fix_id)
+{
+  FixOnsager *fix = find_fix(lmp, fix_id);
+  if (!fix) return nullptr;
+  return fix->metadata_json().c_str();
+}
+
 /* test entry point of the exact EAM flux (see onsager_capi.h) */
 
 static std::string eam_last_error;

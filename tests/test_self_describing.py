@@ -108,13 +108,17 @@ def test_run_two_ranks_reproduced_by_analyze_without_options(tmp_path):
                                          str(tmp_path / "again")))
 
 
-def test_sigterm_restart_reproduced_by_analyze_without_options(tmp_path):
-    """Killed by SIGTERM after a checkpoint, continued with --restart: the spliced flux file
-    still records the settings and re-analyses to the final onsager.yaml."""
+@pytest.mark.parametrize("nprocs", [1, pytest.param(2, marks=pytest.mark.mpi)])
+def test_sigterm_restart_reproduced_by_analyze_without_options(tmp_path, nprocs):
+    """Killed by SIGTERM after a checkpoint (with 2 ranks: SIGTERM to mpirun, which forwards
+    it), continued with --restart on as many ranks: the spliced flux file still records the
+    settings and re-analyses to the final onsager.yaml."""
     cfg = write_case(str(tmp_path), mobile=MOBILE, production_steps=30000, checkpoint_every=1000,
                      equilibration_steps=0)
     out = str(tmp_path / "out")
     cmd = [sys.executable, "-m", "pyonsager.cli", "run", cfg, "--out", out]
+    if nprocs > 1:
+        cmd = [os.path.join(os.path.dirname(sys.executable), "mpirun"), "-np", str(nprocs)] + cmd
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env(), cwd=str(tmp_path))
     deadline = time.time() + 240
@@ -142,6 +146,7 @@ def test_sigterm_restart_reproduced_by_analyze_without_options(tmp_path):
                                              "mobile": ["Ar", "Kr"]}
     doc = load(out)
     assert doc["partial"] is False and doc["run"]["samples"] == step + LONG
+    assert doc["run"]["mpi_ranks"] == nprocs
     assert_same_numbers(doc, cli_analyze(path, str(tmp_path / "again")))
 
 

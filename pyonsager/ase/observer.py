@@ -16,20 +16,17 @@ from ASE's exact value by 6e-9 relative, far below any statistical error.
 from __future__ import annotations
 
 import os
-import shutil
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
-import yaml
 
-from pyonsager.ase.adapters import energies_and_virials
-from pyonsager.diffusion import (MSDSeries, classify_mobile, diffusion_unit_factor, fit_diffusion,
-                                 mobile_rule, species_msd, species_report, write_msd)
+from pyonsager import finish as _finish
+from pyonsager.ase.adapters import adapters, energies_and_virials
+from pyonsager.diffusion import MSDSeries, species_msd
+from pyonsager.finish import TemperatureStats, refuse_overwrite
 from pyonsager.fluxes import FluxMetadata, channel_names
-from pyonsager.lammps.session import refuse_overwrite, temperature_keys
-from pyonsager.temperature import BlockMeans, RunningMoments
 from pyonsager.units import LAMMPS_METAL_MVV2E, ase_time_per_ps
 from pyonsager.errors import ChangingCellError, InputError, TooFewSamples  # noqa: F401
 
@@ -137,6 +134,21 @@ _BAROSTATS = {"NPT", "MelchionnaNPT", "NPTBerendsen", "Inhomogeneous_NPTBerendse
               "IsotropicMTKNPT", "MTKNPT", "MaskedMTKNPT"}
 
 
+def _is_thermostat(dyn: Any) -> bool:
+    return bool({cls.__name__ for cls in type(dyn).__mro__} & _THERMOSTATS)
+
+
+def _adapter_name(calc: Any) -> Optional[str]:
+    """Name of the adapter that gives ``calc``'s per-atom virials (onsager.yaml
+    ``virial_path`` of an ASE run), as :func:`~pyonsager.ase.adapters.find_adapter` picks it."""
+    for name, match in adapters():
+        if isinstance(match, type) and isinstance(calc, match):
+            return name
+        if not isinstance(match, type) and match(calc):
+            return name
+    return None
+
+
 def _check_dynamics(dyn: Any) -> Optional[str]:
     """Refuse barostats (changing cell); return (and warn) the warning for a thermostat or
     for dynamics that are not known to be NVE, else None.
@@ -232,8 +244,12 @@ class Session:
         self._rows: list[np.ndarray] = []
         self._last_step: Optional[int] = None
         self.first_step: Optional[int] = None
-        self.temperature = RunningMoments()
-        self.temperature_blocks = BlockMeans(min(batch, 10))
+        #: moments and block means of the sampled T (pyonsager.finish.TemperatureStats)
+        self.temperature = TemperatureStats()
+        #: sample intervals that were not ``every`` steps
+        self.gaps = 0
+        #: thermostats of the dynamics: [{fix: None, style: class name}] (onsager.yaml)
+        self.thermostats: list[dict] = []
         #: driver warnings for onsager.yaml ``warnings`` and the summary (thermostats ...)
         self.warnings: list[str] = []
         #: the dynamics' class name (recorded in onsager.yaml ``run.dynamics``)
@@ -248,6 +264,8 @@ class Session:
         self.correlator = self._new_correlator()
         self._writer = self._new_writer()
         self.finished = False
+        #: mobile species the analysis used (set by finish)
+        self.mobile_used: Optional[list[str]] = None
 
     # -- the core objects (thin: the core owns correlations and formats)
     def _new_correlator(self) -> Any:
@@ -270,18 +288,11 @@ class Session:
 
     def analysis_settings(self, mobile: Optional[Sequence[str]] = None,
                           **analysis: Any) -> dict[str, Any]:
-        """Settings for the flux file's ``analysis:`` header line: max lag (ps), estimator,
-        mobile species (given, or decided at finish), explicit finish() options."""
-        settings: dict[str, Any] = {"max_lag": self.max_lag * self.dt,
-                                    "estimator": self.estimator}
-        mob = mobile if mobile is not None else self.mobile
-        if mob is not None:
-            settings["mobile"] = [str(m) for m in mob]
-        from pyonsager.fluxfile import ANALYSIS_KEYS
-
-        settings.update({k: v for k, v in analysis.items()
-                         if k in ANALYSIS_KEYS and v is not None})
-        return settings
+        """Settings for the flux file's ``analysis:`` header line
+        (:func:`pyonsager.finish.analysis_settings`): max lag (ps), estimator, mobile species
+        (given, or decided at finish), explicit finish() options."""
+        return _finish.analysis_settings(self.max_lag * self.dt, self.estimator,
+                                         mobile if mobile is not None else self.mobile, analysis)
 
     @property
     def channel_names(self) -> list[str]:
@@ -324,9 +335,10 @@ class Session:
             self.msd.update(self.atoms.positions)
         if self.first_step is None:
             self.first_step = step
+        elif step - self._last_step != self.every:
+            self.gaps += 1
         self._last_step = step
         self.temperature.add(s.temperature)
-        self.temperature_blocks.add(s.temperature)
         self.nsamples += 1
         self._rows.append(np.concatenate([[step, s.temperature], s.channels().ravel(), site]))
         if len(self._rows) >= self.batch:
@@ -353,17 +365,31 @@ class Session:
 
     def diffusion(self) -> dict[str, tuple[float, float]]:
         """{species: (D, error)} in m^2/s from the MSD (empty without MSD)."""
+        return _finish.diffusion_coefficients(self._msd_series(), "metal")
 
+    def _msd_series(self) -> Optional[MSDSeries]:
         if self.msd is None or not self.msd.steps:
-            return {}
-        t, msd = self._msd_series()
-        f = diffusion_unit_factor("metal")
-        return {name: tuple(x * f for x in fit_diffusion(t, msd[:, k]))
-                for k, name in enumerate(self.species)}
+            return None
+        steps = np.asarray(self.msd.steps, dtype=np.int64)
+        return MSDSeries(list(self.species), steps, (steps - (self.first_step or 0)) * self.timestep,
+                         np.asarray(self.msd.values))
 
-    def _msd_series(self) -> tuple[np.ndarray, np.ndarray]:
-        steps = np.asarray(self.msd.steps, dtype=float)
-        return (steps - (self.first_step or 0)) * self.timestep, np.asarray(self.msd.values)
+    def record(self, **analysis: Any) -> "_finish.RunRecord":
+        """The :class:`~pyonsager.finish.RunRecord` of what this observer collected."""
+        import ase
+
+        run = _finish.run_block(
+            driver="ase", engine="ASE", engine_version=ase.__version__, dynamics=self.dynamics,
+            potential=type(self.atoms.calc).__name__, first=self.first_step,
+            last=self._last_step, every=self.every, samples=self.nsamples,
+            timestep=self.timestep, units="metal", mpi_ranks=1, gaps=self.gaps)
+        return _finish.RunRecord(
+            metadata=self.metadata(), correlator=self.correlator, flux_file=self.file,
+            temperature=self.temperature, max_lag=self.max_lag * self.dt,
+            estimator=self.estimator, options=dict(analysis), channel_names=self.channel_names,
+            mobile=self.mobile, msd=self._msd_series(), run=run, thermostats=list(self.thermostats),
+            warnings=list(self.warnings), requested_temperature=self.requested_temperature,
+            temperature_control=None, virial_path=_adapter_name(self.atoms.calc), partial=False)
 
     def finish(self, out: Optional[str] = None, plots: bool = True,
                overwrite: Optional[bool] = None, **analysis: Any) -> Any:
@@ -375,7 +401,8 @@ class Session:
         (e.g. ``cutoff=`` in ps, ``estimator="cepstral"``).  Mobile species: as given to
         :func:`attach`, else decided from the MSD (as the LAMMPS driver does).  ``overwrite``:
         replace a finished run's results in ``out`` (default: as given to attach(); without
-        it that is a FileExistsError).
+        it that is :class:`~pyonsager.errors.OverwriteRefused`).  The analysis and the files
+        are :func:`pyonsager.finish.finish_run` of :meth:`record`, as for the LAMMPS driver.
         """
         out_dir = os.path.abspath(out or os.path.dirname(self.file) or ".")
         allow = self.overwrite if overwrite is None else bool(overwrite)
@@ -384,79 +411,12 @@ class Session:
         self.flush()
         self._writer.close()
         if self.nsamples < 2:
-            raise TooFewSamples(f"only {self.nsamples} flux sample(s): run the dynamics "
-                                "between attach() and finish()")
-        diffusion = self.diffusion()
-        mobile = self.mobile
-        if mobile is None and diffusion:
-            mobile = classify_mobile({k: v[0] for k, v in diffusion.items()})
-        meta = self.metadata(mobile)
-        settings = self.analysis_settings(mobile, **analysis)
-        result = self._analyze(meta, **analysis)
-        result.warnings.extend(w for w in self.warnings if w not in result.warnings)
-        out = out_dir
-        os.makedirs(out, exist_ok=True)
-        target = os.path.join(out, "fluxes.onsager")
-        if target != self.file:
-            shutil.copyfile(self.file, target + ".tmp")
-            os.replace(target + ".tmp", target)
-        # complete the analysis line of the written file (mobile species from the MSD, finish()
-        # options): pyonsager analyze on it reproduces this onsager.yaml
-        from pyonsager.fluxfile import set_analysis
-
-        set_analysis(target, settings)
-        result.write(out, plots=plots)
-        self._write_extras(out, meta, diffusion, mobile, plots)
+            raise TooFewSamples(f"only {self.nsamples} flux sample(s): run the dynamics between "
+                                "attach() and finish()")
+        done = _finish.finish_run(self.record(**analysis), out_dir, plots=plots)
+        self.mobile_used = done.mobile
         self.finished = True
-        return result
-
-    def _analyze(self, meta: FluxMetadata, **analysis: Any) -> Any:
-        estimator = analysis.pop("estimator", self.estimator)
-        if estimator == "green-kubo":
-            from pyonsager.analysis import analyze_correlator
-
-            return analyze_correlator(self.correlator, meta, estimator=estimator,
-                                      channel_names=self.channel_names, **analysis)
-        from pyonsager.analysis import analyze  # the cepstral estimator needs the series
-
-        # a run already paid for is reported with its shortfall flagged, as on the GK path
-        analysis.setdefault("too_few", "warn")
-        result = analyze(self.file, estimator=estimator, mobile=meta.mobile,
-                         temperature=meta.temperature, max_lag=self.max_lag * self.dt, **analysis)
-        result.analysis_overrides = {}     # the run's own choices, not overrides
-        return result
-
-    def _write_extras(self, out: str, meta: FluxMetadata, diffusion: dict,
-                      mobile: Optional[list], plots: bool = True) -> None:
-        """Add the driver's keys to onsager.yaml, as the LAMMPS driver does."""
-        path = os.path.join(out, "onsager.yaml")
-        with open(path) as fh:
-            doc = yaml.safe_load(fh) or {}
-        site = self.site_energies
-        site_mean = {name: {"site_energy_mean": {"value": _finite(site[name]), "unit": "eV"}}
-                     for name in meta.species}
-        doc["species"] = species_report(meta.species, meta.counts, meta.masses, diffusion,
-                                        mobile, extra=site_mean)
-        doc["mobile_rule"] = mobile_rule(self.mobile is not None, bool(diffusion))
-        doc.update(temperature_keys(self.temperature, self.temperature_blocks,
-                                    self.requested_temperature, None))
-        doc["run"] = {"steps": {"first": self.first_step, "last": self._last_step,
-                                "every": self.every},
-                      "dynamics": self.dynamics,
-                      "samples": self.nsamples,
-                      "timestep": {"value": self.timestep, "unit": "ps"},
-                      "units": "metal", "driver": "ase", **meta.extra}
-        with open(path + ".tmp", "w") as fh:
-            yaml.safe_dump(doc, fh, sort_keys=False)
-        os.replace(path + ".tmp", path)
-        if self.msd is not None and self.msd.steps:
-            t, msd = self._msd_series()
-            write_msd(out, MSDSeries(list(self.species), np.asarray(self.msd.steps), t, msd),
-                      "ps", diffusion, plots)
-
-
-def _finite(x: float) -> Optional[float]:
-    return float(x) if x is not None and np.isfinite(x) else None
+        return done.result
 
 
 def attach(dyn: Any, every: int = 1, max_lag: float = 1.0,
@@ -507,6 +467,8 @@ def attach(dyn: Any, every: int = 1, max_lag: float = 1.0,
                       estimator=estimator, msd=msd)
     session.overwrite = bool(overwrite)
     session.dynamics = type(dyn).__name__
+    if _is_thermostat(dyn):
+        session.thermostats.append({"fix": None, "style": type(dyn).__name__})
     if dyn_warning:
         session.warnings.append(dyn_warning)
     dyn.attach(session, interval=every)

