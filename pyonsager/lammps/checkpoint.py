@@ -169,7 +169,7 @@ def load_correlator(ck: CheckpointInfo, comm: Any) -> Any:
 
     try:
         return OnlineCorrelator.load(ck.file("correlator"), comm)
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, CheckpointError) as exc:
         raise CheckpointError(f"cannot restore the correlator {ck.file('correlator')} ({exc}); "
                               f"{WHAT_TO_DO}") from None
 
