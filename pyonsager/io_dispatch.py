@@ -13,10 +13,6 @@ from pyonsager.columns import InputError, read_columns
 from pyonsager.fluxes import FluxSeries
 from pyonsager.fluxfile import is_fluxfile, read_fluxfile
 
-#: Options that only make sense for plain column files (our own files name their columns).
-COLUMN_ONLY = ("energy_flux", "mass_flux", "energy_flux_kinetic", "energy_flux_potential",
-               "temperature_column", "mass_flux_units")
-
 #: Facts a self-describing ``.onsager`` file records (header, and the mean of its temperature
 #: column).  An option that contradicts one is an error unless it is named an override.
 HEADER_FACTS = ("units", "dt", "volume", "temperature", "species", "masses")
