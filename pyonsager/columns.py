@@ -81,11 +81,17 @@ def _is_number(token: str) -> bool:
     return True
 
 
-def scan_header(path: str) -> TableHeader:
-    """Read the lines before the first data row and decide the column names."""
+def scan_header(path: str, allow_empty: bool = False) -> TableHeader:
+    """Read the lines before the first data row and decide the column names.
+
+    allow_empty: a file with a header but no complete data row yet (a run that has just
+    started) is no error; its names are those of the last comment line and ``data_offset``
+    is where the first row will start.
+    """
     comments: list[str] = []
     names_line: Optional[list[str]] = None
     offset = 0
+    lineno = 0
     with open(path, "rb") as f:
         for lineno, raw in enumerate(iter(f.readline, b""), start=1):
             text = raw.decode("utf-8", errors="replace").strip()
@@ -106,10 +112,15 @@ def scan_header(path: str) -> TableHeader:
                 offset += len(raw)
                 continue
             if not raw.endswith(b"\n"):
+                if allow_empty:
+                    break
                 raise InputError(
                     f"{path}: the only data line ({lineno}) is incomplete; the run wrote no "
                     "complete row -- run longer or check that the run did not crash")
             return _header(path, tokens, comments, names_line, offset, lineno)
+    if allow_empty:
+        names = names_line or (comments[-1].split() if comments else [])
+        return TableHeader(path, names, comments, offset, lineno + 1)
     raise InputError(f"{path}: no data rows found (only comments or empty); check the file name "
                      "and that the run wrote output")
 
@@ -152,6 +163,8 @@ def _data_end(path: str, header: TableHeader) -> tuple[int, bool]:
         tail_start = max(header.data_offset, size - (1 << 20))
         f.seek(tail_start)
         tail = f.read()
+    if not tail:
+        return size, False
     if not tail.endswith(b"\n"):
         cut = tail.rfind(b"\n")
         return (tail_start + cut + 1 if cut >= 0 else header.data_offset), True
@@ -163,6 +176,12 @@ def _data_end(path: str, header: TableHeader) -> tuple[int, bool]:
         if len(tokens) != ncols or not all(_is_number(t) for t in tokens):
             return (tail_start + cut + 1 if cut >= 0 else header.data_offset), True
     return size, False
+
+
+def data_end(path: str, header: TableHeader) -> tuple[int, bool]:
+    """Byte offset just past the last complete data line, and whether a torn last line (a
+    crashed write) lies beyond it."""
+    return _data_end(path, header)
 
 
 def _ranges(start: int, end: int, path: str, nbytes: int) -> list[tuple[int, int]]:
@@ -203,7 +222,7 @@ def is_regular(line: bytes) -> bool:
             and b"  " not in body and b"\t" not in body and b"\r" not in body)
 
 
-def _parse_regular(pd, chunk: bytes, ncols: int) -> Optional[np.ndarray]:
+def _parse_regular(pd, chunk: bytes, ncols: int) -> Optional[list[np.ndarray]]:
     """Single-space separated rows, all exactly ``ncols`` numbers, else None.
 
     With ``na_filter=False`` every irregular line makes pandas fail (an empty field from a
@@ -222,7 +241,8 @@ def _parse_regular(pd, chunk: bytes, ncols: int) -> Optional[np.ndarray]:
         return None
     if frame.shape[1] != ncols:
         return None
-    return frame.to_numpy(dtype=np.float64, copy=False)
+    # one contiguous float64 array per column (no interleaved copy of the frame)
+    return [frame[j].to_numpy(dtype=np.float64, copy=False) for j in range(ncols)]
 
 
 def _parse_whitespace(pd, chunk: bytes, ncols: int) -> Optional[np.ndarray]:
@@ -242,8 +262,9 @@ def _parse_whitespace(pd, chunk: bytes, ncols: int) -> Optional[np.ndarray]:
 
 
 def _parse_chunk(path: str, start: int, chunk: bytes, ncols: int,
-                 regular: bool) -> np.ndarray:
-    """All fields of the complete lines in ``chunk`` (file offset ``start``) as (n, ncols).
+                 regular: bool) -> list[np.ndarray]:
+    """The ``ncols`` columns (1-D float64 arrays) of the complete lines in ``chunk`` (file
+    offset ``start``).
 
     All columns are parsed (not only those kept) so that every row is checked to have
     exactly ncols fields: a crashed write glued to the next row must not pass silently.
@@ -253,9 +274,11 @@ def _parse_chunk(path: str, start: int, chunk: bytes, ncols: int,
     pd = _pandas()
     rows = None
     if pd is not None:
-        rows = _parse_regular(pd, chunk, ncols) if regular else None
-        if rows is None:
-            rows = _parse_whitespace(pd, chunk, ncols)
+        if regular:
+            cols = _parse_regular(pd, chunk, ncols)
+            if cols is not None:
+                return cols
+        rows = _parse_whitespace(pd, chunk, ncols)
     if rows is None:
         try:
             with warnings.catch_warnings():
@@ -266,19 +289,19 @@ def _parse_chunk(path: str, start: int, chunk: bytes, ncols: int,
         if rows is None or (rows.size and rows.shape[1] != ncols):
             _raise_bad_line(path, start, chunk, ncols)
     if rows.size == 0:
-        return np.empty((0, ncols))
-    return rows
+        return [np.empty(0) for _ in range(ncols)]
+    return [rows[:, j] for j in range(ncols)]
 
 
 def _parse_range(path: str, start: int, end: int, ncols: int,
-                 usecols: Optional[Sequence[int]], regular: bool = False) -> np.ndarray:
-    """Parse the complete lines in bytes [start, end) into an (n, len(usecols)) array
-    (a worker process's unit of work)."""
+                 usecols: Optional[Sequence[int]], regular: bool = False) -> list[np.ndarray]:
+    """The kept columns (``usecols``, default all) of the complete lines in bytes
+    [start, end) (a worker process's unit of work)."""
     with open(path, "rb") as f:
         f.seek(start)
         chunk = f.read(end - start)
-    rows = _parse_chunk(path, start, chunk, ncols, regular)
-    return rows if usecols is None else np.ascontiguousarray(rows[:, list(usecols)])
+    cols = _parse_chunk(path, start, chunk, ncols, regular)
+    return cols if usecols is None else [cols[j] for j in usecols]
 
 
 def _raise_bad_line(path: str, start: int, chunk: bytes, ncols: int) -> None:
@@ -320,11 +343,13 @@ def _default_workers(nbytes: int) -> int:
 
 def _parse_all(path: str, start: int, end: int, ncols: int,
                usecols: Optional[Sequence[int]], workers: int) -> np.ndarray:
-    """Parse [start, end) into one float64 array filled chunk by chunk.
+    """Parse [start, end) into one float64 (n, width) array, filled chunk by chunk.
 
-    Peak memory is about the result plus one chunk: the rows are counted in the first chunk
-    and the array is allocated for the file's size at that density plus a margin (pages
-    never written are never resident); a file whose later lines are shorter grows it.
+    The array is column-major (each column contiguous, as the parser produces them and as the
+    correlator and FFTs read them).  Peak memory is about the result plus one chunk: the rows
+    are counted in the first chunk and the array is allocated for the file's size at that
+    density plus a margin (pages never written are never resident); a file whose later
+    lines are shorter grows it.
     """
     width = len(usecols) if usecols is not None else ncols
     with open(path, "rb") as f:
@@ -332,22 +357,24 @@ def _parse_all(path: str, start: int, end: int, ncols: int,
         first = f.readline()
     regular = is_regular(first)
     ranges = _ranges(start, end, path, _CHUNK_BYTES)
-    out: Optional[np.ndarray] = None
+    buf: Optional[np.ndarray] = None             # (width, capacity): columns contiguous
     n = 0
-    for (a, b), rows in zip(ranges, _map_ranges(path, ranges, ncols, usecols, workers,
+    for (a, b), cols in zip(ranges, _map_ranges(path, ranges, ncols, usecols, workers,
                                                 regular)):
-        if out is None:
-            per_byte = max(len(rows), 1) / max(b - a, 1)
-            out = np.empty((int((end - start) * per_byte * 1.05) + 1024, width))
-        if n + len(rows) > len(out):
-            grown = np.empty((int(len(out) * 1.25) + len(rows), width))
-            grown[:n] = out[:n]
-            out = grown
-        out[n:n + len(rows)] = rows
-        n += len(rows)
-    if out is None:
+        m = len(cols[0]) if cols else 0
+        if buf is None:
+            per_byte = max(m, 1) / max(b - a, 1)
+            buf = np.empty((width, int((end - start) * per_byte * 1.05) + 1024))
+        if n + m > buf.shape[1]:
+            grown = np.empty((width, int(buf.shape[1] * 1.25) + m))
+            grown[:, :n] = buf[:, :n]
+            buf = grown
+        for j, col in enumerate(cols):
+            buf[j, n:n + m] = col
+        n += m
+    if buf is None:
         return np.empty((0, width))
-    return out[:n]
+    return buf[:, :n].T
 
 
 def _map_ranges(path: str, ranges: list[tuple[int, int]], ncols: int,
