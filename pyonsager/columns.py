@@ -11,13 +11,18 @@ Two layers:
 * :func:`read_columns` -- picks the energy flux, mass fluxes and temperature out of a table by
   KEY (see :func:`resolve_key`) and returns a :class:`~pyonsager.fluxes.FluxSeries`.
 
-Speed: numbers are parsed in byte ranges aligned on line ends by pandas' C tokenizer when
-pandas is installed (optional; ~6x faster) or numpy's ``loadtxt`` (strict: also the fallback
-that names malformed lines), in several processes for large files (see :func:`read_table`);
-only the selected columns are kept.  Both give the same doubles (correctly rounded).
+Speed (benchmarks/bench_reader.py): numbers are parsed chunk by chunk (byte ranges aligned on
+line ends) by pandas' C tokenizer, with a single-space separator when the file is written
+regularly (LAMMPS fix ave/time, our writers, fix onsager: about 3x faster than generic
+whitespace), else generic whitespace, with numpy's strict ``loadtxt`` as the fallback that
+names malformed lines (also the parser when pandas is missing).  The chunks fill one
+preallocated column-major float64 array (peak memory about the kept columns plus a chunk),
+in threads for large files (pandas releases the GIL).  All parsers give the same doubles
+(correctly rounded; tests/test_columns.py).
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -33,8 +38,11 @@ from pyonsager.errors import InputError  # noqa: F401 (re-exported)
 #: Prefixes LAMMPS puts in front of compute (c_), variable (v_) and fix (f_) outputs.
 LAMMPS_PREFIXES = ("c_", "v_", "f_")
 
-_CHUNK_BYTES = 32 << 20           # bytes parsed per loadtxt call (bounds transient memory)
-_PARALLEL_MIN_BYTES = 64 << 20    # below this a process pool costs more than it saves
+#: bytes parsed per call (bounds transient memory); below glibc's largest mmap threshold
+#: (32 MB) the parser's buffers are reused from the heap instead of being mapped and
+#: page-faulted afresh for every chunk (measured: 8 MB chunks, fewer faults than 32 or 4 MB)
+_CHUNK_BYTES = 8 << 20
+_PARALLEL_MIN_BYTES = 64 << 20    # below this parsing in threads gains nothing
 #: Default titles of LAMMPS fixes: sentences, not column names (a 6-column fix print file
 #: would otherwise get its columns named "Fix print output for fix ID").
 _DEFAULT_TITLES = ("Fix print output for fix", "Time-averaged data for fix")
@@ -333,12 +341,11 @@ def _blocks(f, start: int, end: int):
 
 
 def _default_workers(nbytes: int) -> int:
-    # spawning workers pays off only for big files and with cores to spare (measured: on a
-    # busy 2-core machine two workers were slower than one)
+    # threads pay off only for big files (a few chunks); more than 4 gain little
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if nbytes < _PARALLEL_MIN_BYTES or (cores or 1) <= 2:
+    if nbytes < _PARALLEL_MIN_BYTES or not USE_PANDAS:
         return 1
-    return min(4, cores)
+    return max(1, min(4, cores or 1))
 
 
 def _parse_all(path: str, start: int, end: int, ncols: int,
@@ -356,6 +363,30 @@ def _parse_all(path: str, start: int, end: int, ncols: int,
         f.seek(start)
         first = f.readline()
     regular = is_regular(first)
+    with _no_hugepages():
+        return _fill(path, start, end, ncols, usecols, workers, width, regular)
+
+
+@contextlib.contextmanager
+def _no_hugepages():
+    """numpy asks for transparent huge pages for large arrays; on a machine whose memory is
+    fragmented the kernel then compacts memory on the first touch of each 2 MB page, which
+    doubled the system time of filling a 1e7-row table (measured 1.2-1.4 s -> 0.6-0.7 s
+    without).  The output is written once, sequentially: small pages lose nothing there."""
+    setter = getattr(getattr(getattr(np, "_core", None), "multiarray", None),
+                     "_set_madvise_hugepage", None)
+    if setter is None:
+        yield
+        return
+    previous = setter(False)
+    try:
+        yield
+    finally:
+        setter(previous)
+
+
+def _fill(path: str, start: int, end: int, ncols: int, usecols: Optional[Sequence[int]],
+          workers: int, width: int, regular: bool) -> np.ndarray:
     ranges = _ranges(start, end, path, _CHUNK_BYTES)
     buf: Optional[np.ndarray] = None             # (width, capacity): columns contiguous
     n = 0
@@ -379,29 +410,40 @@ def _parse_all(path: str, start: int, end: int, ncols: int,
 
 def _map_ranges(path: str, ranges: list[tuple[int, int]], ncols: int,
                 usecols: Optional[Sequence[int]], workers: int, regular: bool = False):
-    """Parsed arrays of the byte ranges, in order (in worker processes when workers > 1)."""
-    if workers <= 1 or len(ranges) < 2 or not _spawn_safe():
+    """Parsed columns of the byte ranges, in order.
+
+    With workers > 1 the ranges are parsed in that many threads: pandas' C tokenizer and
+    number conversion release the GIL, so threads run in parallel without spawning
+    processes or pickling results; at most workers + 1 chunks are in flight (bounded
+    memory).
+    """
+    if workers <= 1 or len(ranges) < 2:
         for a, b in ranges:
             yield _parse_range(path, a, b, ncols, usecols, regular)
         return
+    import collections
     import concurrent.futures
-    import multiprocessing
 
-    # spawn, not fork: the caller may hold MPI or threads that a fork would copy half-way
-    ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(_parse_range, path, a, b, ncols, usecols, regular)
-                   for a, b in ranges]
-        for fut in futures:
-            yield fut.result()
+    todo = iter(ranges)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: collections.deque = collections.deque()
 
+        def submit() -> None:
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append(pool.submit(_parse_range, path, nxt[0], nxt[1], ncols, usecols,
+                                           regular))
 
-def _spawn_safe() -> bool:
-    # spawned workers re-import __main__ from its file: impossible for `python - <script`
-    import sys
-
-    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-    return main_file is None or os.path.isfile(main_file)
+        for _ in range(workers + 1):
+            submit()
+        try:
+            while pending:
+                cols = pending.popleft().result()
+                submit()
+                yield cols
+        finally:
+            for fut in pending:
+                fut.cancel()
 
 
 def read_table(path: str, usecols: Optional[Sequence[str]] = None,
