@@ -263,7 +263,7 @@ class FluxFileWriter:
         if not is_fluxfile(self.path):
             raise InputError(f"{self.path} exists and is not a pyonsager flux file; choose "
                              "another path or remove it")
-        names = scan_header(self.path).names
+        names = scan_header(self.path, allow_empty=True).names   # a file with no row yet too
         if names != self.columns:
             raise InputError(f"{self.path} has columns {' '.join(names)}; cannot append rows "
                              f"with columns {' '.join(self.columns)}: write a new file")
