@@ -190,6 +190,19 @@ class ChannelLayout:
         return cls(tuple(species), parts=parts, charge=charge)
 
     @classmethod
+    def from_fix_row(cls, ncols: int, species: Sequence[str]) -> "ChannelLayout":
+        """The layout of a ``fix onsager`` row of ``ncols`` values (file row or callback row)
+        for ``species``: step, temperature, the energy flux and its parts, the mass fluxes,
+        the charge flux when the count says so, one site energy per species."""
+        ns = len(species)
+        nflux = ncols - len(LEADING) - ns
+        if nflux % 3 or nflux // 3 - ns not in (3, 4):
+            raise ValueError(f"a fix onsager row of {ncols} values does not fit {ns} species "
+                             f"{list(species)}: expected {len(LEADING)} + 3 x (3 + {ns} [+ 1 "
+                             f"charge]) + {ns} site energies")
+        return cls(tuple(species), parts=True, charge=nflux // 3 - ns == 4, site_energy=True)
+
+    @classmethod
     def from_columns(cls, columns: Sequence[str],
                      species: Optional[Sequence[str]] = None) -> "ChannelLayout":
         """The layout of a flux file from its column names (and the header's species, which

@@ -77,6 +77,10 @@ def test_refusals():
     cols = ChannelLayout(("A", "B")).columns
     with pytest.raises(ValueError, match="not the flux-file layout"):
         ChannelLayout.from_columns(cols[:2] + cols[5:8] + cols[2:5] + cols[8:], ["A", "B"])
+    with pytest.raises(ValueError, match="a fix onsager row of 16 values does not fit 2 species"):
+        ChannelLayout.from_fix_row(16, ["A", "B"])
+    assert ChannelLayout.from_fix_row(2 + 3 * 6 + 2, ["A", "B"]).charge is True
+    assert ChannelLayout.from_fix_row(2 + 3 * 5 + 2, ["A", "B"]).charge is False
     with pytest.raises(ValueError, match="species names repeat"):
         ChannelLayout(("A", "A"))
 
@@ -121,6 +125,7 @@ def test_fix_onsager_header_is_the_layout(states, tmp_path, case):
     assert written == lay.columns
     assert written == flux_columns(species, parts=True, charge=charge, site_energy=True)
     assert ChannelLayout.from_columns(written, header["species"]) == lay
+    assert ChannelLayout.from_fix_row(len(written), species) == lay
     series = read_fluxfile(f)
     assert series.layout() == ChannelLayout(tuple(species), parts=True, charge=charge)
     assert len(series) == 3 and series.site_energy is not None
