@@ -14,6 +14,21 @@ resident memory (ru_maxrss of the child, including the interpreter and imports).
 
 With ``--old-commit REV`` the package as of REV (``git archive``, into /tmp) is timed back to
 back with this tree, alternating, so that the ratio old/new is measured under the same load.
+
+Measured 2026-12-01 on the shared 2-core machine (load average 6-11 from other jobs, so wall
+times are 2-4x the CPU times and noisy; CPU time is the comparable figure), old = 6b6c697:
+
+    python benchmarks/bench_reader.py --old-commit 6b6c697 --repeat 2
+    %g file (0.67 GB):   new  cpu 3.66 s, 3.66 s   wall 10.7, 15.0 s   peak RSS 818, 846 MB
+                         old  cpu 7.74 s, 7.69 s   wall 23.2, 28.3 s   peak RSS 871, 901 MB
+                         old/new: cpu 2.1x, wall 2.0x
+    python benchmarks/bench_reader.py --old-commit 6b6c697 --format %.17g
+    %.17g file (1.44 GB): new cpu 6.63 s, old cpu 9.29 s (1.4x), peak RSS 818 vs 869 MB
+
+Where the new time goes (%g file, CPU): pandas' number conversion ~2.0 s (about 330 MB/s per
+core: the floor of this design; tokenising alone is ~900 MB/s), importing pandas 0.6 s,
+filling the output 0.35 s, step and finite checks 0.2 s.  The output arrays themselves are
+640 MB (8 float64 columns x 1e7 rows) of the peak.
 """
 from __future__ import annotations
 
@@ -106,11 +121,14 @@ def main() -> None:
     ap.add_argument("--old-commit", default=None,
                     help="also time the package at this git revision (e.g. main)")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--format", default="%g", choices=["%g", "%.17g"],
+                    help="number format of the file: LAMMPS's default %%g or round-trip %%.17g")
     args = ap.parse_args()
-    path = os.path.join(tempfile.gettempdir(), f"pyonsager-bench-columns-{args.rows}.txt")
+    tag = "" if args.format == "%g" else "-17g"
+    path = os.path.join(tempfile.gettempdir(), f"pyonsager-bench-columns-{args.rows}{tag}.txt")
     if not os.path.isfile(path):
         print(f"generating {path} ...", flush=True)
-        make_file(path, args.rows)
+        make_file(path, args.rows, fmt_value=args.format)
     print(f"{path}: {os.path.getsize(path) / 1e9:.3f} GB, {args.rows} rows", flush=True)
     trees = [("new", ROOT)] + ([("old", old_tree(args.old_commit))] if args.old_commit else [])
     results: dict[str, list[dict]] = {name: [] for name, _ in trees}
