@@ -32,6 +32,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from pyonsager import channels as ch
 from pyonsager.fluxes import FluxMetadata, FluxSeries
 from pyonsager.errors import InputError  # noqa: F401 (re-exported)
 
@@ -696,13 +697,14 @@ def read_columns(path: str, energy_flux: str, mass_flux: Sequence[str] = (), *,
 
     header = scan_header(os.fspath(path))
     names = header.names
-    sel: dict[str, list[str]] = {"energy_flux": resolve_key(energy_flux, names, path)}
+    # selected columns per channel name (pyonsager.channels)
+    sel: dict[str, list[str]] = {ch.ENERGY: resolve_key(energy_flux, names, path)}
     if energy_flux_kinetic is not None:
-        sel["energy_flux_kinetic"] = resolve_key(energy_flux_kinetic, names, path)
-        sel["energy_flux_potential"] = resolve_key(energy_flux_potential, names, path)
+        sel[ch.KINETIC] = resolve_key(energy_flux_kinetic, names, path)
+        sel[ch.POTENTIAL] = resolve_key(energy_flux_potential, names, path)
     species = parse_mass_flux_keys(mass_flux)
     for s, key in species:
-        sel["mass_flux_" + s] = resolve_key(key, names, path)
+        sel[ch.mass_channel(s)] = resolve_key(key, names, path)
     _check_widths(sel)
     tcol = None
     if temperature_column is not None:
@@ -749,7 +751,7 @@ def _series(table: Table, sel: dict[str, list[str]], species: list[tuple[str, st
         return column_block(table.data, [table.names.index(n) for n in names])
 
     temps = cols([tcol])[:, 0] if tcol else None
-    parts = "energy_flux_kinetic" in sel
+    parts = ch.KINETIC in sel
     if temps is not None:
         temperature = float(np.mean(temps))
         if temperature <= 0:
@@ -766,18 +768,18 @@ def _series(table: Table, sel: dict[str, list[str]], species: list[tuple[str, st
         mass_flux_unit=unit_note,
         extra={"source": os.path.abspath(table.header.path), "format": "columns",
                "columns": {k: v for k, v in sel.items()},
-               "mass_flux_columns": {s: sel["mass_flux_" + s] for s, _ in species},
+               "mass_flux_columns": {s: sel[ch.mass_channel(s)] for s, _ in species},
                "temperature_column": tcol, "truncated_last_line": table.truncated})
     try:
         meta.validate()
     except ValueError as exc:
         raise InputError(str(exc)) from None
     return FluxSeries(
-        energy_flux=cols(sel["energy_flux"]),
-        mass_flux={s: cols(sel["mass_flux_" + s]) for s, _ in species},
+        energy_flux=cols(sel[ch.ENERGY]),
+        mass_flux={s: cols(sel[ch.mass_channel(s)]) for s, _ in species},
         metadata=meta,
-        energy_flux_kinetic=cols(sel["energy_flux_kinetic"]) if parts else None,
-        energy_flux_potential=cols(sel["energy_flux_potential"]) if parts else None,
+        energy_flux_kinetic=cols(sel[ch.KINETIC]) if parts else None,
+        energy_flux_potential=cols(sel[ch.POTENTIAL]) if parts else None,
         temperature=temps,
         steps=cols([step_col])[:, 0].astype(np.int64) if step_col else None,
     )

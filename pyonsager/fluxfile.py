@@ -418,122 +418,6 @@ def _copy_rows(header: Any, out: Any, after: Optional[float],
     return count, top
 
 
-# --------------------------------------------------------------------------- reader
-
-
-def is_fluxfile(path: Union[str, os.PathLike]) -> bool:
-    """True when the file starts with the magic line of our flux format."""
-    try:
-        with open(path, "rb") as f:
-            first = f.readline(len(MAGIC) + 64)
-    except OSError:
-        return False
-    return first.decode("utf-8", errors="replace").strip() == MAGIC
-
-
-def parse_header(comments: Sequence[str]) -> dict[str, Any]:
-    """The ``key: value`` lines among a flux file's header comments (``#`` stripped) as a dict,
-    values parsed as YAML (text that is no YAML is kept as text)."""
-    header: dict[str, Any] = {}
-    for text in comments:
-        key, sep, value = text.partition(": ")
-        if not sep or " " in key:          # the magic line and the column names line
-            continue
-        try:
-            header[key] = yaml.safe_load(value.strip()) if value.strip() else None
-        except yaml.YAMLError:
-            header[key] = value.strip()
-    return header
-
-
-def read_header(path: Union[str, os.PathLike]) -> dict[str, Any]:
-    """The ``# key: value`` header of a flux file as a dict (values parsed as YAML).
-
-    Works on a file that has no data rows yet (a run that has just started).
-    """
-    return parse_header(scan_header(os.fspath(path), allow_empty=True).comments)
-
-
-# --------------------------------------------------------------------------- splicing
-
-
-def splice(dest: Union[str, os.PathLike], sources: Sequence[Union[str, os.PathLike]], *,
-           upto: Optional[int] = None, header_from: int = 0) -> int:
-    """Write ``dest``: a flux-file header, then the rows of ``sources`` in order, each source
-    adding only its rows whose step is after the last step written so far (and <= ``upto``).
-
-    How a restarted run's file is assembled: the kept prefix, then the continued run's rows.
-    The header is that of ``sources[header_from]``, or of the first source that has one;
-    missing sources are skipped; a torn last line (a killed write) is dropped.  Rows are
-    copied byte for byte (the written doubles stay exact), chunk by chunk, with the step
-    column parsed by the flux-file reader.  ``dest`` is written through a temporary file and
-    may be one of the sources.  Returns the number of rows written.
-    """
-    dest = os.fspath(dest)
-    paths = [os.fspath(p) for p in sources]
-    headers = {p: scan_header(p, allow_empty=True) for p in paths if os.path.isfile(p)}
-    order = ([paths[header_from]] if paths and header_from < len(paths) else []) + paths
-    first = next((headers[p] for p in order if p in headers and headers[p].data_offset > 0),
-                 None)
-    if first is None:
-        raise InputError(f"{', '.join(paths)}: no flux file header to continue from")
-    with open(first.path, "rb") as f:
-        head = f.read(first.data_offset)
-    last: Optional[float] = None
-    written = 0
-    with open(dest + ".tmp", "wb") as out:
-        out.write(head)
-        for p in paths:
-            if p not in headers:
-                continue
-            written, last = _copy_rows(headers[p], out, last, upto, written)
-    os.replace(dest + ".tmp", dest)
-    return written
-
-
-def _copy_rows(header, out, last: Optional[float], upto: Optional[int],
-               written: int) -> tuple[int, Optional[float]]:
-    """Append the rows of one source with last < step <= upto to ``out``."""
-    from pyonsager.columns import _CHUNK_BYTES, _parse_chunk, _ranges
-
-    path, names = header.path, header.names
-    if not names or names[0] != ch.STEP:
-        raise InputError(f"{path}: first column is not {ch.STEP!r}; not a pyonsager flux file")
-    end, _ = data_end(path, header)
-    with open(path, "rb") as f:
-        for a, b in _ranges(header.data_offset, end, path, _CHUNK_BYTES):
-            f.seek(a)
-            chunk = f.read(b - a)
-            steps = _parse_chunk(path, a, chunk, len(names), regular=False)[0]
-            raw = np.frombuffer(chunk, dtype=np.uint8)
-            stops = np.flatnonzero(raw == 10) + 1
-            starts = np.concatenate(([0], stops[:-1]))
-            # data lines: neither comments nor blank (the parser skips both)
-            blank = np.array([not chunk[i:j].strip() for i, j in zip(starts, stops)]) \
-                if len(steps) != len(starts) else np.zeros(len(starts), bool)
-            rows = np.flatnonzero((raw[starts] != ord("#")) & ~blank)
-            if len(rows) != len(steps):
-                raise InputError(f"{path}: cannot match the rows after byte {a} to lines")
-            keep = np.ones(len(steps), bool)
-            if last is not None:
-                keep &= steps > last
-            if upto is not None:
-                keep &= steps <= upto
-            for i in rows[keep]:
-                pass
-            sel = rows[keep]
-            if len(sel):
-                # contiguous runs of kept lines are written in one piece
-                brk = np.flatnonzero(np.diff(sel) != 1)
-                for lo, hi in zip(np.concatenate(([0], brk + 1)),
-                                  np.concatenate((brk, [len(sel) - 1]))):
-                    out.write(chunk[starts[sel[lo]]:stops[sel[hi]]])
-                written += len(sel)
-                last = float(steps[keep][-1]) if last is None else max(last, float(
-                    steps[keep].max()))
-    return written, last
-
-
 def read_fluxfile(path: Union[str, os.PathLike], *, units: Optional[str] = None,
                   dt: Optional[float] = None, volume: Optional[float] = None,
                   temperature: Optional[float] = None, mobile: Optional[Sequence[str]] = None,
@@ -550,8 +434,8 @@ def read_fluxfile(path: Union[str, os.PathLike], *, units: Optional[str] = None,
     header = read_header(path)
     table = read_table(path, workers=workers)
     check_finite(table)
-    if "step" in table.names:
-        check_steps(table.data[:, table.names.index("step")], path)
+    if ch.STEP in table.names:
+        check_steps(table.data[:, table.names.index(ch.STEP)], path)
     species = [str(s) for s in (header.get("species") or [])]
     meta = _metadata(path, header, table.data, table.names, species,
                      units, dt, volume, temperature, mobile, table.truncated)
@@ -560,7 +444,7 @@ def read_fluxfile(path: Union[str, os.PathLike], *, units: Optional[str] = None,
 
 def _metadata(path: str, header: dict, data: np.ndarray, names: list[str], species: list[str],
               units, dt, volume, temperature, mobile, truncated: bool) -> FluxMetadata:
-    temps = data[:, names.index("temperature")] if "temperature" in names else None
+    temps = data[:, names.index(ch.TEMPERATURE)] if ch.TEMPERATURE in names else None
     if temperature is None:
         if temps is None:
             raise InputError(f"{path} has no temperature column: pass --temperature")
