@@ -17,7 +17,7 @@ regularly (LAMMPS fix ave/time, our writers, fix onsager: about 3x faster than g
 whitespace), else generic whitespace, with numpy's strict ``loadtxt`` as the fallback that
 names malformed lines (also the parser when pandas is missing).  The chunks fill one
 preallocated column-major float64 array (peak memory about the kept columns plus a chunk),
-in threads for large files (pandas releases the GIL).  All parsers give the same doubles
+in worker processes for large files when more than 2 cores are free.  All parsers give the same doubles
 (correctly rounded; tests/test_columns.py).
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ LAMMPS_PREFIXES = ("c_", "v_", "f_")
 #: (32 MB) the parser's buffers are reused from the heap instead of being mapped and
 #: page-faulted afresh for every chunk (measured: 8 MB chunks, fewer faults than 32 or 4 MB)
 _CHUNK_BYTES = 8 << 20
-_PARALLEL_MIN_BYTES = 64 << 20    # below this parsing in threads gains nothing
+_PARALLEL_MIN_BYTES = 64 << 20    # below this a process pool costs more than it saves
 #: Default titles of LAMMPS fixes: sentences, not column names (a 6-column fix print file
 #: would otherwise get its columns named "Fix print output for fix ID").
 _DEFAULT_TITLES = ("Fix print output for fix", "Time-averaged data for fix")
@@ -342,11 +342,12 @@ def _blocks(f, start: int, end: int):
 
 
 def _default_workers(nbytes: int) -> int:
-    # threads pay off only for big files (a few chunks); more than 4 gain little
+    # spawning workers pays off only for big files and with cores to spare (measured: on a
+    # busy 2-core machine two workers were slower than one)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if nbytes < _PARALLEL_MIN_BYTES or not USE_PANDAS:
+    if nbytes < _PARALLEL_MIN_BYTES or (cores or 1) <= 2:
         return 1
-    return max(1, min(4, cores or 1))
+    return min(4, cores)
 
 
 def _parse_all(path: str, start: int, end: int, ncols: int,
@@ -411,40 +412,30 @@ def _fill(path: str, start: int, end: int, ncols: int, usecols: Optional[Sequenc
 
 def _map_ranges(path: str, ranges: list[tuple[int, int]], ncols: int,
                 usecols: Optional[Sequence[int]], workers: int, regular: bool = False):
-    """Parsed columns of the byte ranges, in order.
-
-    With workers > 1 the ranges are parsed in that many threads: pandas' C tokenizer and
-    number conversion release the GIL, so threads run in parallel without spawning
-    processes or pickling results; at most workers + 1 chunks are in flight (bounded
-    memory).
-    """
-    if workers <= 1 or len(ranges) < 2:
+    """Parsed columns of the byte ranges, in order (in worker processes when workers > 1:
+    threads do not help, pandas' number conversion holds the GIL -- measured)."""
+    if workers <= 1 or len(ranges) < 2 or not _spawn_safe():
         for a, b in ranges:
             yield _parse_range(path, a, b, ncols, usecols, regular)
         return
-    import collections
     import concurrent.futures
+    import multiprocessing
 
-    todo = iter(ranges)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: collections.deque = collections.deque()
+    # spawn, not fork: the caller may hold MPI or threads that a fork would copy half-way
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(_parse_range, path, a, b, ncols, usecols, regular)
+                   for a, b in ranges]
+        for fut in futures:
+            yield fut.result()
 
-        def submit() -> None:
-            nxt = next(todo, None)
-            if nxt is not None:
-                pending.append(pool.submit(_parse_range, path, nxt[0], nxt[1], ncols, usecols,
-                                           regular))
 
-        for _ in range(workers + 1):
-            submit()
-        try:
-            while pending:
-                cols = pending.popleft().result()
-                submit()
-                yield cols
-        finally:
-            for fut in pending:
-                fut.cancel()
+def _spawn_safe() -> bool:
+    # spawned workers re-import __main__ from its file: impossible for `python - <script`
+    import sys
+
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    return main_file is None or os.path.isfile(main_file)
 
 
 def read_table(path: str, usecols: Optional[Sequence[str]] = None,

@@ -1,5 +1,5 @@
 """The fast column reader's paths (pyonsager.columns): single-space fast path, generic
-whitespace and strict fallbacks, chunk boundaries, threads, buffer growth; every path must
+whitespace and strict fallbacks, chunk boundaries, worker processes, buffer growth; every path must
 give the exact written doubles or an error naming the bad line."""
 from __future__ import annotations
 
