@@ -15,15 +15,16 @@ resident memory (ru_maxrss of the child, including the interpreter and imports).
 With ``--old-commit REV`` the package as of REV (``git archive``, into /tmp) is timed back to
 back with this tree, alternating, so that the ratio old/new is measured under the same load.
 
-Measured 2026-12-01 on the shared 2-core machine (load average 6-11 from other jobs, so wall
-times are 2-4x the CPU times and noisy; CPU time is the comparable figure), old = 6b6c697:
+Measured 2026-12-01 on the shared 2-core machine (load average 3-11 from other jobs, so wall
+times are noisy; CPU time, user + system, is the comparable figure), old = 6b6c697:
 
     python benchmarks/bench_reader.py --old-commit 6b6c697 --repeat 2
-    %g file (0.67 GB):   new  cpu 3.66 s, 3.66 s   wall 10.7, 15.0 s   peak RSS 818, 846 MB
-                         old  cpu 7.74 s, 7.69 s   wall 23.2, 28.3 s   peak RSS 871, 901 MB
-                         old/new: cpu 2.1x, wall 2.0x
+    %g file (0.67 GB), load ~3:  new  cpu 3.80, 3.13 s   wall  9.1,  4.9 s   peak RSS 806 MB
+                                 old  cpu 7.67, 8.80 s   wall 11.9, 13.9 s   peak RSS 882-901 MB
+                                 old/new: cpu 2.4x, wall 2.1x
+    same, load ~8:               new  cpu 3.66, 3.66 s   old cpu 7.74, 7.69 s  (2.1x)
     python benchmarks/bench_reader.py --old-commit 6b6c697 --format %.17g
-    %.17g file (1.44 GB): new cpu 6.63 s, old cpu 9.29 s (1.4x), peak RSS 818 vs 869 MB
+    %.17g file (1.44 GB):        new cpu 6.63 s, old cpu 9.29 s (1.4x), peak 818 vs 869 MB
 
 Where the new time goes (%g file, CPU): pandas' number conversion ~2.0 s (about 330 MB/s per
 core: the floor of this design; tokenising alone is ~900 MB/s), importing pandas 0.6 s,
