@@ -43,6 +43,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from . import channels
 from . import units as U
 from .correlator import CorrelationData, OnlineCorrelator
 from .errors import InputError, TooFewSamples
@@ -92,33 +93,20 @@ def minimum_samples(cutoff_samples: float) -> int:
 
 # --------------------------------------------------------------------------- channel bookkeeping
 def _channel_kinds(names: Sequence[str]) -> list[str]:
-    kinds = []
-    for n in names:
-        if n.startswith("energy_flux"):
-            kinds.append("energy")
-        elif n.startswith("mass_flux"):
-            kinds.append("mass")
-        else:
-            kinds.append("charge")
-    return kinds
+    """energy / mass / charge of each channel name (:func:`pyonsager.channels.kinds`)."""
+    return channels.kinds(names)
 
 
 def _infer_channel_names(nch: int, md: FluxMetadata) -> list[str]:
+    """Channel names of a correlator: ``metadata.extra["channels"]`` when recorded, else the
+    layout of ``nch`` channels for the metadata's species
+    (:meth:`pyonsager.channels.ChannelLayout.from_count`)."""
     if md.extra.get("channels"):
         names = list(md.extra["channels"])
         if len(names) != nch:
             raise InputError(f"metadata names {len(names)} channels, the correlator has {nch}")
         return names
-    ns = len(md.species)
-    rest = nch - ns
-    table = {1: (False, False), 2: (False, True), 3: (True, False), 4: (True, True)}
-    if rest not in table:
-        raise InputError(f"cannot map {nch} correlator channels onto species {md.species}: "
-                         "pass channel_names=")
-    parts, charge = table[rest]
-    names = ["energy_flux"] + (["energy_flux_kinetic", "energy_flux_potential"] if parts else [])
-    names += [f"mass_flux_{s}" for s in md.species] + (["charge_flux"] if charge else [])
-    return names
+    return channels.ChannelLayout.from_count(nch, md.species).names
 
 
 # --------------------------------------------------------------------------- species selection
@@ -222,7 +210,9 @@ def select_species(species: Sequence[str], c0: np.ndarray, running: np.ndarray,
 
 # --------------------------------------------------------------------------- core
 def _si_scale(md: FluxMetadata, kinds: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    f = U.channel_factors(md.units, list(kinds), md.mass_flux_unit)
+    """(SI scale of every channel pair, SI factor of every channel) for channel ``kinds``
+    (:data:`pyonsager.channels.KIND_ENERGY` ...): scale_ij = V/(k_B T^2) dt f_i f_j."""
+    f = U.channel_factors(md.units, channels.check_kinds(kinds), md.mass_flux_unit)
     pref = U.onsager_prefactor(md.units, md.volume, md.temperature, md.dt)
     return pref * np.outer(f, f), f
 

@@ -11,13 +11,18 @@ Two layers:
 * :func:`read_columns` -- picks the energy flux, mass fluxes and temperature out of a table by
   KEY (see :func:`resolve_key`) and returns a :class:`~pyonsager.fluxes.FluxSeries`.
 
-Speed: numbers are parsed in byte ranges aligned on line ends by pandas' C tokenizer when
-pandas is installed (optional; ~6x faster) or numpy's ``loadtxt`` (strict: also the fallback
-that names malformed lines), in several processes for large files (see :func:`read_table`);
-only the selected columns are kept.  Both give the same doubles (correctly rounded).
+Speed (benchmarks/bench_reader.py): numbers are parsed chunk by chunk (byte ranges aligned on
+line ends) by pandas' C tokenizer, with a single-space separator when the file is written
+regularly (LAMMPS fix ave/time, our writers, fix onsager: about 3x faster than generic
+whitespace), else generic whitespace, with numpy's strict ``loadtxt`` as the fallback that
+names malformed lines (also the parser when pandas is missing).  The chunks fill one
+preallocated column-major float64 array (peak memory about the kept columns plus a chunk),
+in worker processes for large files when more than 2 cores are free.  All parsers give the same doubles
+(correctly rounded; tests/test_columns.py).
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -27,13 +32,17 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from pyonsager import channels as ch
 from pyonsager.fluxes import FluxMetadata, FluxSeries
 from pyonsager.errors import InputError  # noqa: F401 (re-exported)
 
 #: Prefixes LAMMPS puts in front of compute (c_), variable (v_) and fix (f_) outputs.
 LAMMPS_PREFIXES = ("c_", "v_", "f_")
 
-_CHUNK_BYTES = 32 << 20           # bytes parsed per loadtxt call (bounds transient memory)
+#: bytes parsed per call (bounds transient memory); below glibc's largest mmap threshold
+#: (32 MB) the parser's buffers are reused from the heap instead of being mapped and
+#: page-faulted afresh for every chunk (measured: 8 MB chunks, fewer faults than 32 or 4 MB)
+_CHUNK_BYTES = 8 << 20
 _PARALLEL_MIN_BYTES = 64 << 20    # below this a process pool costs more than it saves
 #: Default titles of LAMMPS fixes: sentences, not column names (a 6-column fix print file
 #: would otherwise get its columns named "Fix print output for fix ID").
@@ -81,11 +90,17 @@ def _is_number(token: str) -> bool:
     return True
 
 
-def scan_header(path: str) -> TableHeader:
-    """Read the lines before the first data row and decide the column names."""
+def scan_header(path: str, allow_empty: bool = False) -> TableHeader:
+    """Read the lines before the first data row and decide the column names.
+
+    allow_empty: a file with a header but no complete data row yet (a run that has just
+    started) is no error; its names are those of the last comment line and ``data_offset``
+    is where the first row will start.
+    """
     comments: list[str] = []
     names_line: Optional[list[str]] = None
     offset = 0
+    lineno = 0
     with open(path, "rb") as f:
         for lineno, raw in enumerate(iter(f.readline, b""), start=1):
             text = raw.decode("utf-8", errors="replace").strip()
@@ -106,10 +121,15 @@ def scan_header(path: str) -> TableHeader:
                 offset += len(raw)
                 continue
             if not raw.endswith(b"\n"):
+                if allow_empty:
+                    break
                 raise InputError(
                     f"{path}: the only data line ({lineno}) is incomplete; the run wrote no "
                     "complete row -- run longer or check that the run did not crash")
             return _header(path, tokens, comments, names_line, offset, lineno)
+    if allow_empty:
+        names = names_line or (comments[-1].split() if comments else [])
+        return TableHeader(path, names, comments, offset, lineno + 1)
     raise InputError(f"{path}: no data rows found (only comments or empty); check the file name "
                      "and that the run wrote output")
 
@@ -152,6 +172,8 @@ def _data_end(path: str, header: TableHeader) -> tuple[int, bool]:
         tail_start = max(header.data_offset, size - (1 << 20))
         f.seek(tail_start)
         tail = f.read()
+    if not tail:
+        return size, False
     if not tail.endswith(b"\n"):
         cut = tail.rfind(b"\n")
         return (tail_start + cut + 1 if cut >= 0 else header.data_offset), True
@@ -163,6 +185,12 @@ def _data_end(path: str, header: TableHeader) -> tuple[int, bool]:
         if len(tokens) != ncols or not all(_is_number(t) for t in tokens):
             return (tail_start + cut + 1 if cut >= 0 else header.data_offset), True
     return size, False
+
+
+def data_end(path: str, header: TableHeader) -> tuple[int, bool]:
+    """Byte offset just past the last complete data line, and whether a torn last line (a
+    crashed write) lies beyond it."""
+    return _data_end(path, header)
 
 
 def _ranges(start: int, end: int, path: str, nbytes: int) -> list[tuple[int, int]]:
@@ -183,7 +211,7 @@ def _ranges(start: int, end: int, path: str, nbytes: int) -> list[tuple[int, int
 
 
 def _pandas():
-    """pandas if installed and enabled: its C tokenizer is ~6x faster than numpy's loadtxt."""
+    """pandas if installed and enabled: its C tokenizer is much faster than numpy's loadtxt."""
     if not USE_PANDAS:
         return None
     try:
@@ -193,36 +221,73 @@ def _pandas():
     return pandas
 
 
-def _fast_parse(chunk: bytes, ncols: int) -> Optional[np.ndarray]:
-    """Parse with pandas; None when pandas is missing or the chunk needs the strict parser.
+def is_regular(line: bytes) -> bool:
+    """A data line written as ``v1 v2 ... vn\n`` (single spaces, no leading or trailing
+    blanks): how LAMMPS fix ave/time, our writers and fix onsager write.  A file whose first
+    data line is regular is parsed with a single-space separator (about 3x faster than
+    generic whitespace); a chunk that turns out irregular falls back to the generic parser."""
+    body = line.rstrip(b"\n")
+    return (bool(body) and not body.startswith(b" ") and not body.endswith(b" ")
+            and b"  " not in body and b"\t" not in body and b"\r" not in body)
 
-    pandas fills short rows with NaN instead of failing, so any NaN (or error) sends the chunk
-    to loadtxt, which reports malformed lines and real NaNs exactly.
+
+def _parse_regular(pd, chunk: bytes, ncols: int) -> Optional[list[np.ndarray]]:
+    """Single-space separated rows, all exactly ``ncols`` numbers, else None.
+
+    With ``na_filter=False`` every irregular line makes pandas fail (an empty field from a
+    double or trailing space, a short row: not a float; a long row: too many fields; "nan":
+    not a float), so a result is exactly the numbers of every line.  The column count is
+    taken from the first line and checked (``names=`` would turn one extra leading field of
+    every row into an index instead of failing).
     """
-    pd = _pandas()
-    if pd is None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frame = pd.read_csv(io.BytesIO(chunk), sep=" ", header=None, dtype=np.float64,
+                                na_filter=False, engine="c",
+                                comment="#" if b"#" in chunk else None)
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return None
+    if frame.shape[1] != ncols:
+        return None
+    # one contiguous float64 array per column (no interleaved copy of the frame)
+    return [frame[j].to_numpy(dtype=np.float64, copy=False) for j in range(ncols)]
+
+
+def _parse_whitespace(pd, chunk: bytes, ncols: int) -> Optional[np.ndarray]:
+    """Any whitespace between fields; None when a row is short or long (pandas fills short
+    rows with NaN instead of failing, so any NaN sends the chunk to the strict parser, which
+    names malformed lines and reads real NaNs exactly)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             rows = pd.read_csv(io.BytesIO(chunk), sep=r"\s+", header=None, comment="#",
                                dtype=np.float64, engine="c").to_numpy(dtype=np.float64)
-    except (ValueError, pd.errors.EmptyDataError):
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return None
     if rows.ndim != 2 or rows.shape[1] != ncols or np.isnan(rows).any():
         return None
     return rows
 
 
-def _parse_range(path: str, start: int, end: int, ncols: int,
-                 usecols: Optional[Sequence[int]]) -> np.ndarray:
-    """Parse the complete lines in bytes [start, end) into an (n, len(usecols)) array."""
-    with open(path, "rb") as f:
-        f.seek(start)
-        chunk = f.read(end - start)
-    # all columns are parsed (not only usecols) so that every row is checked to have
-    # exactly ncols fields: a crashed write glued to the next row must not pass silently
-    rows = _fast_parse(chunk, ncols)
+def _parse_chunk(path: str, start: int, chunk: bytes, ncols: int,
+                 regular: bool) -> list[np.ndarray]:
+    """The ``ncols`` columns (1-D float64 arrays) of the complete lines in ``chunk`` (file
+    offset ``start``).
+
+    All columns are parsed (not only those kept) so that every row is checked to have
+    exactly ncols fields: a crashed write glued to the next row must not pass silently.
+    Fast paths first (pandas, single space, then any whitespace), numpy's strict loadtxt
+    last; a malformed line is an InputError naming it.
+    """
+    pd = _pandas()
+    rows = None
+    if pd is not None:
+        if regular:
+            cols = _parse_regular(pd, chunk, ncols)
+            if cols is not None:
+                return cols
+        rows = _parse_whitespace(pd, chunk, ncols)
     if rows is None:
         try:
             with warnings.catch_warnings():
@@ -233,8 +298,19 @@ def _parse_range(path: str, start: int, end: int, ncols: int,
         if rows is None or (rows.size and rows.shape[1] != ncols):
             _raise_bad_line(path, start, chunk, ncols)
     if rows.size == 0:
-        return np.empty((0, len(usecols) if usecols is not None else ncols))
-    return rows if usecols is None else np.ascontiguousarray(rows[:, list(usecols)])
+        return [np.empty(0) for _ in range(ncols)]
+    return [rows[:, j] for j in range(ncols)]
+
+
+def _parse_range(path: str, start: int, end: int, ncols: int,
+                 usecols: Optional[Sequence[int]], regular: bool = False) -> list[np.ndarray]:
+    """The kept columns (``usecols``, default all) of the complete lines in bytes
+    [start, end) (a worker process's unit of work)."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        chunk = f.read(end - start)
+    cols = _parse_chunk(path, start, chunk, ncols, regular)
+    return cols if usecols is None else [cols[j] for j in usecols]
 
 
 def _raise_bad_line(path: str, start: int, chunk: bytes, ncols: int) -> None:
@@ -265,11 +341,6 @@ def _blocks(f, start: int, end: int):
         yield block
 
 
-def _count_lines(path: str, start: int, end: int) -> int:
-    with open(path, "rb") as f:
-        return sum(block.count(b"\n") for block in _blocks(f, start, end))
-
-
 def _default_workers(nbytes: int) -> int:
     # spawning workers pays off only for big files and with cores to spare (measured: on a
     # busy 2-core machine two workers were slower than one)
@@ -281,24 +352,71 @@ def _default_workers(nbytes: int) -> int:
 
 def _parse_all(path: str, start: int, end: int, ncols: int,
                usecols: Optional[Sequence[int]], workers: int) -> np.ndarray:
-    """Parse [start, end) into one preallocated array (peak memory ~ the result + a chunk)."""
+    """Parse [start, end) into one float64 (n, width) array, filled chunk by chunk.
+
+    The array is column-major (each column contiguous, as the parser produces them and as the
+    correlator and FFTs read them).  Peak memory is about the result plus one chunk: the rows
+    are counted in the first chunk and the array is allocated for the file's size at that
+    density plus a margin (pages never written are never resident); a file whose later
+    lines are shorter grows it.
+    """
     width = len(usecols) if usecols is not None else ncols
-    # one row per newline at most (comments and blank lines only make it shorter)
-    out = np.empty((_count_lines(path, start, end), width), dtype=np.float64)
+    with open(path, "rb") as f:
+        f.seek(start)
+        first = f.readline()
+    regular = is_regular(first)
+    with _no_hugepages():
+        return _fill(path, start, end, ncols, usecols, workers, width, regular)
+
+
+@contextlib.contextmanager
+def _no_hugepages():
+    """numpy asks for transparent huge pages for large arrays; on a machine whose memory is
+    fragmented the kernel then compacts memory on the first touch of each 2 MB page, which
+    doubled the system time of filling a 1e7-row table (measured 1.2-1.4 s -> 0.6-0.7 s
+    without).  The output is written once, sequentially: small pages lose nothing there."""
+    setter = getattr(getattr(getattr(np, "_core", None), "multiarray", None),
+                     "_set_madvise_hugepage", None)
+    if setter is None:
+        yield
+        return
+    previous = setter(False)
+    try:
+        yield
+    finally:
+        setter(previous)
+
+
+def _fill(path: str, start: int, end: int, ncols: int, usecols: Optional[Sequence[int]],
+          workers: int, width: int, regular: bool) -> np.ndarray:
     ranges = _ranges(start, end, path, _CHUNK_BYTES)
+    buf: Optional[np.ndarray] = None             # (width, capacity): columns contiguous
     n = 0
-    for rows in _map_ranges(path, ranges, ncols, usecols, workers):
-        out[n:n + len(rows)] = rows
-        n += len(rows)
-    return out[:n] if n < len(out) else out
+    for (a, b), cols in zip(ranges, _map_ranges(path, ranges, ncols, usecols, workers,
+                                                regular)):
+        m = len(cols[0]) if cols else 0
+        if buf is None:
+            per_byte = max(m, 1) / max(b - a, 1)
+            buf = np.empty((width, int((end - start) * per_byte * 1.05) + 1024))
+        if n + m > buf.shape[1]:
+            grown = np.empty((width, int(buf.shape[1] * 1.25) + m))
+            grown[:, :n] = buf[:, :n]
+            buf = grown
+        for j, col in enumerate(cols):
+            buf[j, n:n + m] = col
+        n += m
+    if buf is None:
+        return np.empty((0, width))
+    return buf[:, :n].T
 
 
 def _map_ranges(path: str, ranges: list[tuple[int, int]], ncols: int,
-                usecols: Optional[Sequence[int]], workers: int):
-    """Parsed arrays of the byte ranges, in order (in worker processes when workers > 1)."""
+                usecols: Optional[Sequence[int]], workers: int, regular: bool = False):
+    """Parsed columns of the byte ranges, in order (in worker processes when workers > 1:
+    threads do not help, pandas' number conversion holds the GIL -- measured)."""
     if workers <= 1 or len(ranges) < 2 or not _spawn_safe():
         for a, b in ranges:
-            yield _parse_range(path, a, b, ncols, usecols)
+            yield _parse_range(path, a, b, ncols, usecols, regular)
         return
     import concurrent.futures
     import multiprocessing
@@ -306,7 +424,8 @@ def _map_ranges(path: str, ranges: list[tuple[int, int]], ncols: int,
     # spawn, not fork: the caller may hold MPI or threads that a fork would copy half-way
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(_parse_range, path, a, b, ncols, usecols) for a, b in ranges]
+        futures = [pool.submit(_parse_range, path, a, b, ncols, usecols, regular)
+                   for a, b in ranges]
         for fut in futures:
             yield fut.result()
 
@@ -339,14 +458,16 @@ def read_table(path: str, usecols: Optional[Sequence[str]] = None,
         raise InputError(f"no such file: {path}")
     header = scan_header(path)
     idx = None if usecols is None else [header.names.index(n) for n in usecols]
+    if idx == list(range(len(header.names))):
+        idx = None                       # every column in file order: no column copy
     end, truncated = _data_end(path, header)
     if workers is None:
         workers = _default_workers(end - header.data_offset)
     data = _parse_all(path, header.data_offset, end, len(header.names), idx, workers)
     if truncated:
-        msg = (f"{path}: the last line was incomplete (a run stopped while writing?) and was "
-               f"dropped; {len(data)} complete rows read")
-        warnings.warn(msg, TruncatedFileWarning, stacklevel=2)
+        warnings.warn(f"{path}: the last line was incomplete (a run stopped while writing?) and "
+                      f"was dropped; {len(data)} complete rows read", TruncatedFileWarning,
+                      stacklevel=2)
     if len(data) == 0:
         raise InputError(f"{path}: no complete data rows; run longer or check the file")
     names = list(header.names) if usecols is None else list(usecols)
@@ -361,6 +482,11 @@ def check_finite(table: Table, columns: Optional[Sequence[str]] = None) -> None:
     for start in range(0, len(table.data), block):
         part = table.data[start:start + block]
         part = part if columns is None else part[:, cols]
+        # NaN and inf propagate into the sum: a finite sum proves a finite block at the cost
+        # of one pass (an overflowing sum of finite values only sends it to the exact test)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(np.sum(part)):
+                continue
         bad = ~np.isfinite(part).all(axis=1)
         if bad.any():
             _raise_non_finite(table, cols, start + int(np.argmax(bad)))
@@ -562,13 +688,14 @@ def read_columns(path: str, energy_flux: str, mass_flux: Sequence[str] = (), *,
 
     header = scan_header(os.fspath(path))
     names = header.names
-    sel: dict[str, list[str]] = {"energy_flux": resolve_key(energy_flux, names, path)}
+    # selected columns per channel name (pyonsager.channels)
+    sel: dict[str, list[str]] = {ch.ENERGY: resolve_key(energy_flux, names, path)}
     if energy_flux_kinetic is not None:
-        sel["energy_flux_kinetic"] = resolve_key(energy_flux_kinetic, names, path)
-        sel["energy_flux_potential"] = resolve_key(energy_flux_potential, names, path)
+        sel[ch.KINETIC] = resolve_key(energy_flux_kinetic, names, path)
+        sel[ch.POTENTIAL] = resolve_key(energy_flux_potential, names, path)
     species = parse_mass_flux_keys(mass_flux)
     for s, key in species:
-        sel["mass_flux_" + s] = resolve_key(key, names, path)
+        sel[ch.mass_channel(s)] = resolve_key(key, names, path)
     _check_widths(sel)
     tcol = None
     if temperature_column is not None:
@@ -615,7 +742,7 @@ def _series(table: Table, sel: dict[str, list[str]], species: list[tuple[str, st
         return column_block(table.data, [table.names.index(n) for n in names])
 
     temps = cols([tcol])[:, 0] if tcol else None
-    parts = "energy_flux_kinetic" in sel
+    parts = ch.KINETIC in sel
     if temps is not None:
         temperature = float(np.mean(temps))
         if temperature <= 0:
@@ -632,18 +759,18 @@ def _series(table: Table, sel: dict[str, list[str]], species: list[tuple[str, st
         mass_flux_unit=unit_note,
         extra={"source": os.path.abspath(table.header.path), "format": "columns",
                "columns": {k: v for k, v in sel.items()},
-               "mass_flux_columns": {s: sel["mass_flux_" + s] for s, _ in species},
+               "mass_flux_columns": {s: sel[ch.mass_channel(s)] for s, _ in species},
                "temperature_column": tcol, "truncated_last_line": table.truncated})
     try:
         meta.validate()
     except ValueError as exc:
         raise InputError(str(exc)) from None
     return FluxSeries(
-        energy_flux=cols(sel["energy_flux"]),
-        mass_flux={s: cols(sel["mass_flux_" + s]) for s, _ in species},
+        energy_flux=cols(sel[ch.ENERGY]),
+        mass_flux={s: cols(sel[ch.mass_channel(s)]) for s, _ in species},
         metadata=meta,
-        energy_flux_kinetic=cols(sel["energy_flux_kinetic"]) if parts else None,
-        energy_flux_potential=cols(sel["energy_flux_potential"]) if parts else None,
+        energy_flux_kinetic=cols(sel[ch.KINETIC]) if parts else None,
+        energy_flux_potential=cols(sel[ch.POTENTIAL]) if parts else None,
         temperature=temps,
         steps=cols([step_col])[:, 0].astype(np.int64) if step_col else None,
     )

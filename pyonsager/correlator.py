@@ -92,7 +92,7 @@ class OnlineCorrelator:
 
     Parameters
     ----------
-    nchannels: number of flux channels (order: see :func:`pyonsager.fluxes.channel_names`).
+    nchannels: number of flux channels (order: :class:`pyonsager.channels.ChannelLayout`).
     max_lag: largest lag, in samples (>= 1).
     comm: optional mpi4py communicator; rows are split across its ranks.
     block: new samples per FFT block (default: chosen from max_lag for throughput).

@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .errors import InputError
+from pyonsager.channels import ChannelLayout
 
 
 @dataclass
@@ -87,23 +88,25 @@ class FluxSeries:
     def __len__(self) -> int:
         return int(self.energy_flux.shape[0])
 
+    def layout(self) -> ChannelLayout:
+        """The channel layout of this series (:mod:`pyonsager.channels`); the energy-flux
+        parts are channels only when both are known."""
+        parts = self.energy_flux_kinetic is not None and self.energy_flux_potential is not None
+        return ChannelLayout(tuple(self.mass_flux), parts=parts,
+                             charge=self.charge_flux is not None)
+
     def channel_names(self) -> list[str]:
         """Names of the correlator channels, in the order of :meth:`channels`."""
-        names = ["energy_flux"]
-        if self.energy_flux_kinetic is not None and self.energy_flux_potential is not None:
-            names += ["energy_flux_kinetic", "energy_flux_potential"]
-        names += [f"mass_flux_{s}" for s in self.mass_flux]
-        if self.charge_flux is not None:
-            names.append("charge_flux")
-        return names
+        return self.layout().names
 
     def channel_arrays(self) -> list[np.ndarray]:
         """The (N, 3) flux arrays in the order of :meth:`channel_names` (no copy)."""
+        layout = self.layout()
         arrays = [self.energy_flux]
-        if self.energy_flux_kinetic is not None and self.energy_flux_potential is not None:
+        if layout.parts:
             arrays += [self.energy_flux_kinetic, self.energy_flux_potential]
         arrays += list(self.mass_flux.values())
-        if self.charge_flux is not None:
+        if layout.charge:
             arrays.append(self.charge_flux)
         return arrays
 
@@ -122,11 +125,6 @@ class FluxSeries:
 
 
 def channel_names(species: Sequence[str], parts: bool = True, charge: bool = False) -> list[str]:
-    """Channel order used by the correlator and the drivers (see docs/design.md)."""
-    names = ["energy_flux"]
-    if parts:
-        names += ["energy_flux_kinetic", "energy_flux_potential"]
-    names += [f"mass_flux_{s}" for s in species]
-    if charge:
-        names.append("charge_flux")
-    return names
+    """Channel order used by the correlator and the drivers (alias of
+    ``ChannelLayout(species, parts, charge).names``, see :mod:`pyonsager.channels`)."""
+    return ChannelLayout(tuple(species), parts=parts, charge=charge).names

@@ -26,8 +26,9 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 import numpy as np
 import yaml
 
-from pyonsager.columns import (InputError, check_finite, check_steps, column_block, read_table,
-                               scan_header)
+from pyonsager import channels as ch
+from pyonsager.columns import (InputError, check_finite, check_steps, column_block, data_end,
+                               read_table, scan_header)
 from pyonsager.fluxes import FluxMetadata, FluxSeries
 
 MAGIC = "# pyonsager flux series 1"
@@ -49,25 +50,18 @@ _READER_KEYS = frozenset({"source", "format", "truncated_last_line", "columns",
 # --------------------------------------------------------------------------- columns
 
 
-def _vector(name: str) -> list[str]:
-    return [f"{name}[{i}]" for i in (1, 2, 3)]
+_vector = ch.vector
 
 
 def flux_columns(species: Sequence[str], parts: bool = True, charge: bool = False,
                  site_energy: bool = False) -> list[str]:
     """Column names of a flux file: step, temperature, then 3 per channel (channel order),
     then with ``site_energy`` one ``site_energy_NAME`` per species (mean potential energy per
-    atom of that species on that step, unit system's energy unit), as fix onsager writes."""
-    cols = ["step", "temperature"] + _vector("energy_flux")
-    if parts:
-        cols += _vector("energy_flux_kinetic") + _vector("energy_flux_potential")
-    for s in species:
-        cols += _vector(f"mass_flux_{s}")
-    if charge:
-        cols += _vector("charge_flux")
-    if site_energy:
-        cols += [f"site_energy_{s}" for s in species]
-    return cols
+    atom of that species on that step, unit system's energy unit), as fix onsager writes.
+    Alias of ``ChannelLayout(species, parts, charge, site_energy).columns``
+    (:mod:`pyonsager.channels`)."""
+    return ch.ChannelLayout(tuple(species), parts=parts, charge=charge,
+                            site_energy=site_energy).columns
 
 
 # --------------------------------------------------------------------------- header values
@@ -269,7 +263,7 @@ class FluxFileWriter:
         if not is_fluxfile(self.path):
             raise InputError(f"{self.path} exists and is not a pyonsager flux file; choose "
                              "another path or remove it")
-        names = scan_header(self.path).names
+        names = scan_header(self.path, allow_empty=True).names   # a file with no row yet too
         if names != self.columns:
             raise InputError(f"{self.path} has columns {' '.join(names)}; cannot append rows "
                              f"with columns {' '.join(self.columns)}: write a new file")
@@ -315,25 +309,113 @@ def is_fluxfile(path: Union[str, os.PathLike]) -> bool:
     return first.decode("utf-8", errors="replace").strip() == MAGIC
 
 
+def parse_header(comments: Sequence[str]) -> dict[str, Any]:
+    """The ``key: value`` lines among a flux file's header comments (``#`` stripped) as a dict,
+    values parsed as YAML (text that is no YAML is kept as text)."""
+    header: dict[str, Any] = {}
+    for text in comments:
+        key, sep, value = text.partition(": ")
+        if not sep or " " in key:          # the magic line and the column names line
+            continue
+        try:
+            header[key] = yaml.safe_load(value.strip()) if value.strip() else None
+        except yaml.YAMLError:
+            header[key] = value.strip()
+    return header
+
+
 def read_header(path: Union[str, os.PathLike]) -> dict[str, Any]:
     """The ``# key: value`` header of a flux file as a dict (values parsed as YAML).
 
     Works on a file that has no data rows yet (a run that has just started).
     """
-    header: dict[str, Any] = {}
-    with open(path, "rb") as f:
-        for raw in f:
-            text = raw.decode("utf-8", errors="replace").strip()
-            if not text.startswith("#"):
-                break
-            key, sep, value = text.lstrip("#").strip().partition(": ")
-            if not sep or " " in key:          # the magic line and the column names line
+    return parse_header(scan_header(os.fspath(path), allow_empty=True).comments)
+
+
+# --------------------------------------------------------------------------- splicing
+
+
+def splice(dest: Union[str, os.PathLike], sources: Sequence[Union[str, os.PathLike]], *,
+           upto: Optional[int] = None, header_from: int = 0) -> int:
+    """Write ``dest``: a flux-file header, then the rows of ``sources`` in order, each source
+    adding only its rows whose step is after the last step written so far (and <= ``upto``).
+
+    How a restarted run's file is assembled: the kept prefix, then the continued run's rows.
+    The header is that of ``sources[header_from]``, or of the first source that has one;
+    missing sources are skipped; a torn last line (a killed write) is dropped.  Rows are
+    copied byte for byte (the written doubles stay exact), chunk by chunk, with the step
+    column parsed by the flux-file reader.  ``dest`` is written through a temporary file and
+    may be one of the sources.  Returns the number of rows written.
+    """
+    dest = os.fspath(dest)
+    paths = [os.fspath(p) for p in sources]
+    headers = {p: scan_header(p, allow_empty=True) for p in paths if os.path.isfile(p)}
+    order = ([paths[header_from]] if paths and header_from < len(paths) else []) + paths
+    first = next((headers[p] for p in order if p in headers and headers[p].data_offset > 0),
+                 None)
+    if first is None:
+        raise InputError(f"{', '.join(paths)}: no flux file header to continue from")
+    with open(first.path, "rb") as f:
+        head = f.read(first.data_offset)
+    last: Optional[float] = None
+    written = 0
+    with open(dest + ".tmp", "wb") as out:
+        out.write(head)
+        for p in paths:
+            if p not in headers:
                 continue
-            try:
-                header[key] = yaml.safe_load(value.strip()) if value.strip() else None
-            except yaml.YAMLError:
-                header[key] = value.strip()
-    return header
+            count, top = _copy_rows(headers[p], out, last, upto)
+            written += count
+            if top is not None:
+                last = top if last is None else max(last, top)
+    os.replace(dest + ".tmp", dest)
+    return written
+
+
+def _copy_rows(header: Any, out: Any, after: Optional[float],
+               upto: Optional[int]) -> tuple[int, Optional[float]]:
+    """Append the rows of one source with after < step <= upto to ``out``; returns (rows
+    written, largest step written)."""
+    from pyonsager.columns import _CHUNK_BYTES, _parse_chunk, _ranges
+
+    path, names = header.path, header.names
+    end, _ = data_end(path, header)
+    if end <= header.data_offset:
+        return 0, None
+    if not names or names[0] != ch.STEP:
+        raise InputError(f"{path}: first column is not {ch.STEP!r}; not a pyonsager flux file")
+    count, top = 0, None
+    with open(path, "rb") as f:
+        for a, b in _ranges(header.data_offset, end, path, _CHUNK_BYTES):
+            f.seek(a)
+            chunk = f.read(b - a)
+            steps = _parse_chunk(path, a, chunk, len(names), regular=True)[0]
+            raw = np.frombuffer(chunk, dtype=np.uint8)
+            stops = np.flatnonzero(raw == 10) + 1
+            starts = np.concatenate(([0], stops[:-1])).astype(np.int64)
+            # data lines are neither comments nor blank (the parser skips both); blank lines
+            # are looked for only when there are more lines than rows
+            blank = (np.array([not chunk[i:j].strip() for i, j in zip(starts, stops)], bool)
+                     if len(steps) != len(starts) else np.zeros(len(starts), bool))
+            rows = np.flatnonzero((raw[starts] != ord("#")) & ~blank)
+            if len(rows) != len(steps):
+                raise InputError(f"{path}: cannot match the rows after byte {a} to lines")
+            keep = np.ones(len(steps), bool)
+            if after is not None:
+                keep &= steps > after
+            if upto is not None:
+                keep &= steps <= upto
+            sel = rows[keep]
+            if not len(sel):
+                continue
+            # contiguous runs of kept lines are written in one piece
+            brk = np.flatnonzero(np.diff(sel) != 1)
+            for lo, hi in zip(np.concatenate(([0], brk + 1)), np.concatenate((brk, [len(sel) - 1]))):
+                out.write(chunk[starts[sel[lo]]:stops[sel[hi]]])
+            count += len(sel)
+            m = float(steps[keep].max())
+            top = m if top is None else max(top, m)
+    return count, top
 
 
 def read_fluxfile(path: Union[str, os.PathLike], *, units: Optional[str] = None,
@@ -352,8 +434,8 @@ def read_fluxfile(path: Union[str, os.PathLike], *, units: Optional[str] = None,
     header = read_header(path)
     table = read_table(path, workers=workers)
     check_finite(table)
-    if "step" in table.names:
-        check_steps(table.data[:, table.names.index("step")], path)
+    if ch.STEP in table.names:
+        check_steps(table.data[:, table.names.index(ch.STEP)], path)
     species = [str(s) for s in (header.get("species") or [])]
     meta = _metadata(path, header, table.data, table.names, species,
                      units, dt, volume, temperature, mobile, table.truncated)
@@ -362,7 +444,7 @@ def read_fluxfile(path: Union[str, os.PathLike], *, units: Optional[str] = None,
 
 def _metadata(path: str, header: dict, data: np.ndarray, names: list[str], species: list[str],
               units, dt, volume, temperature, mobile, truncated: bool) -> FluxMetadata:
-    temps = data[:, names.index("temperature")] if "temperature" in names else None
+    temps = data[:, names.index(ch.TEMPERATURE)] if ch.TEMPERATURE in names else None
     if temperature is None:
         if temps is None:
             raise InputError(f"{path} has no temperature column: pass --temperature")
@@ -395,7 +477,7 @@ def _need(header: dict, key: str, path: str) -> Any:
 def _series(path: str, data: np.ndarray, names: list[str], species: list[str],
             meta: FluxMetadata) -> FluxSeries:
     def vec(name: str, required: bool = True) -> Optional[np.ndarray]:
-        cols = _vector(name)
+        cols = ch.vector(name)
         if not all(c in names for c in cols):
             if required:
                 raise InputError(f"{path}: columns {name}[1..3] missing (header lists "
@@ -403,19 +485,20 @@ def _series(path: str, data: np.ndarray, names: list[str], species: list[str],
             return None
         return column_block(data, [names.index(c) for c in cols])
 
-    kin, pot = vec("energy_flux_kinetic", False), vec("energy_flux_potential", False)
+    kin, pot = vec(ch.KINETIC, False), vec(ch.POTENTIAL, False)
     # per-species mean site energies: written by fix onsager and the ASE driver; older files
     # have none (then the analysis falls back to user-given site energies)
-    site = {s: data[:, names.index(f"site_energy_{s}")] for s in species
-            if f"site_energy_{s}" in names}
+    site = {s: data[:, names.index(ch.site_column(s))] for s in species
+            if ch.site_column(s) in names}
     return FluxSeries(
-        energy_flux=vec("energy_flux"),
-        mass_flux={s: vec(f"mass_flux_{s}") for s in species},
+        energy_flux=vec(ch.ENERGY),
+        mass_flux={s: vec(ch.mass_channel(s)) for s in species},
         metadata=meta,
         energy_flux_kinetic=kin if pot is not None else None,
         energy_flux_potential=pot if kin is not None else None,
-        charge_flux=vec("charge_flux", False),
-        temperature=data[:, names.index("temperature")] if "temperature" in names else None,
-        steps=data[:, names.index("step")].astype(np.int64) if "step" in names else None,
+        charge_flux=vec(ch.CHARGE, False),
+        temperature=(data[:, names.index(ch.TEMPERATURE)] if ch.TEMPERATURE in names
+                     else None),
+        steps=data[:, names.index(ch.STEP)].astype(np.int64) if ch.STEP in names else None,
         site_energy=site if site and len(site) == len(species) else None,
     )

@@ -230,8 +230,9 @@ def _file_facts(series: FluxSeries) -> dict[str, Any]:
 def _placeholder_temperature(path: str, given: Mapping[str, Any],
                              over: Mapping[str, Any]) -> Optional[float]:
     """A temperature for files without a temperature column (only then is one needed to read)."""
+    from pyonsager.channels import TEMPERATURE
     from pyonsager.columns import scan_header
 
-    if "temperature" in scan_header(path).names:
+    if TEMPERATURE in scan_header(path).names:
         return None
     return over.get("temperature", given.get("temperature"))

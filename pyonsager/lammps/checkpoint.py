@@ -45,7 +45,8 @@ from typing import Any, Optional
 import numpy as np
 import yaml
 
-from pyonsager.errors import CheckpointError
+from pyonsager.errors import CheckpointError, InputError
+from pyonsager.fluxfile import splice
 
 #: layout of a checkpoint set and its session state; a change that an older reader cannot
 #: restore exactly must increase it
@@ -176,68 +177,28 @@ def load_correlator(ck: CheckpointInfo, comm: Any) -> Any:
 
 # --------------------------------------------------------------------------- flux rows
 
-def _split(path: str) -> tuple[list[str], list[str]]:
-    """(header lines, complete data lines) of a flux file; a truncated last line is dropped."""
-    header: list[str] = []
-    rows: list[str] = []
-    if not os.path.isfile(path):
-        return header, rows
-    with open(path) as fh:
-        lines = fh.readlines()
-    for line in lines:
-        if line.startswith("#"):
-            if not rows:
-                header.append(line)
-            continue
-        if not line.endswith("\n"):
-            break  # killed while writing: the row is incomplete
-        if line.strip():
-            rows.append(line)
-    if rows and header:
-        ncol = len(header[-1][1:].split())
-        rows = [r for r in rows if len(r.split()) == ncol]
-    return header, rows
-
-
-def _step(row: str) -> int:
-    return int(float(row.split(None, 1)[0]))
-
-
 def consolidate_fluxes(out: str, step: int) -> int:
     """Keep every flux row up to ``step`` in ``DIR/checkpoint.fluxes.onsager`` (rank 0 only).
 
-    Sources: an earlier prefix file and the flux file of the interrupted run.  Returns the
-    number of rows kept.
+    Sources: an earlier prefix file and the flux file of the interrupted run (its rows after
+    the prefix's last step); spliced by :func:`pyonsager.fluxfile.splice`, the one flux-file
+    reader.  Returns the number of rows kept.
     """
     prefix = os.path.join(out, PREFIX_FILE)
     current = os.path.join(out, "fluxes.onsager")
-    h1, r1 = _split(prefix)
-    h2, r2 = _split(current)
-    last = _step(r1[-1]) if r1 else None
-    rows = r1 + [r for r in r2 if last is None or _step(r) > last]
-    rows = [r for r in rows if _step(r) <= step]
-    header = h1 or h2
-    if not header:
-        raise CheckpointError(f"{current}: no flux file header to continue from")
-    with open(prefix + ".tmp", "w") as fh:
-        fh.writelines(header)
-        fh.writelines(rows)
-    os.replace(prefix + ".tmp", prefix)
-    return len(rows)
+    try:
+        return splice(prefix, [prefix, current], upto=step, header_from=0)
+    except InputError as exc:
+        raise CheckpointError(f"{current}: cannot keep the flux rows of the interrupted run: "
+                         f"{exc}") from None
 
 
 def join_fluxes(out: str, path: str) -> None:
     """Prepend the kept rows of ``DIR/checkpoint.fluxes.onsager`` to the flux file ``path``
-    (rank 0 only; the fix has closed ``path``) and remove the prefix file."""
+    (rank 0 only; the fix has closed ``path``; the header is the new file's) and remove the
+    prefix file."""
     prefix = os.path.join(out, PREFIX_FILE)
     if not os.path.isfile(prefix):
         return
-    h1, r1 = _split(prefix)
-    h2, r2 = _split(path)
-    last = _step(r1[-1]) if r1 else None
-    rows = r1 + [r for r in r2 if last is None or _step(r) > last]
-    with open(path + ".tmp", "w") as fh:
-        fh.writelines(h2 or h1)
-        fh.writelines(rows)
-    os.replace(path + ".tmp", path)
+    splice(path, [prefix, path], header_from=1)
     os.unlink(prefix)

@@ -1,0 +1,154 @@
+"""Wall time and peak memory of reading a 1e7-row LAMMPS column file (``pyonsager analyze FILE``).
+
+Run:  PYTHONPATH=. python benchmarks/bench_reader.py [--rows 10000000] [--old-commit REV]
+          [--repeat 1]
+
+The file imitates ``fix ave/time ... file`` output (mode scalar, default format `` %g``):
+two comment lines, then per row the step, the energy flux (3 columns), one mass flux (3
+columns) and the temperature.  It is generated once (coupled AR(1) series) and cached in
+/tmp (about 0.6 GB for 1e7 rows).  Each read runs in a fresh process that calls
+:func:`pyonsager.io_dispatch.read_any`, the loader ``pyonsager analyze FILE --energy-flux
+flux --mass-flux mf --temperature-column c_T`` uses, up to the FluxSeries arrays, and reports
+its wall time, CPU time (user + system, the fairer figure on a shared machine) and peak
+resident memory (ru_maxrss of the child, including the interpreter and imports).
+
+With ``--old-commit REV`` the package as of REV (``git archive``, into /tmp) is timed back to
+back with this tree, alternating, so that the ratio old/new is measured under the same load.
+
+Measured 2026-12-01 on the shared 2-core machine (load average 3-11 from other jobs, so wall
+times are noisy; CPU time, user + system, is the comparable figure), old = 6b6c697:
+
+    python benchmarks/bench_reader.py --old-commit 6b6c697 --repeat 2
+    %g file (0.67 GB), load ~3:  new  cpu 3.80, 3.13 s   wall  9.1,  4.9 s   peak RSS 806 MB
+                                 old  cpu 7.67, 8.80 s   wall 11.9, 13.9 s   peak RSS 882-901 MB
+                                 old/new: cpu 2.4x, wall 2.1x
+    same, load ~8:               new  cpu 3.66, 3.66 s   old cpu 7.74, 7.69 s  (2.1x)
+    python benchmarks/bench_reader.py --old-commit 6b6c697 --format %.17g
+    %.17g file (1.44 GB):        new cpu 6.63 s, old cpu 9.29 s (1.4x), peak 818 vs 869 MB
+
+Where the new time goes (%g file, CPU): pandas' number conversion ~2.0 s (about 330 MB/s per
+core: the floor of this design; tokenising alone is ~900 MB/s), importing pandas 0.6 s,
+filling the output 0.35 s, step and finite checks 0.2 s.  The output arrays themselves are
+640 MB (8 float64 columns x 1e7 rows) of the peak.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+HEADER = ("# Time-averaged data for fix fluxes\n"
+          "# TimeStep c_flux[1] c_flux[2] c_flux[3] c_mf[1] c_mf[2] c_mf[3] c_T\n")
+EVERY = 10         # steps between rows
+
+
+def make_file(path: str, rows: int, seed: int = 0, fmt_value: str = "%g") -> None:
+    """Write a ``fix ave/time``-style file of ``rows`` rows (``%g`` numbers: LAMMPS's default
+    format; ``%.17g``: ``format ' %.17g'``, round-trip exact)."""
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(seed)
+    phi = np.exp(-1 / np.array([60.0, 150.0]))
+    zi = [np.zeros((1, 3)), np.zeros((1, 3))]
+    chunk = 1 << 18
+    fmt = "%d" + (" " + fmt_value) * 7
+    with open(path + ".tmp", "w") as fh:
+        fh.write(HEADER)
+        for s in range(0, rows, chunk):
+            m = min(chunk, rows - s)
+            e = rng.standard_normal((m, 2, 3))
+            a, zi[0] = lfilter([1.0], [1.0, -phi[0]], e[:, 0], axis=0, zi=zi[0])
+            b, zi[1] = lfilter([1.0], [1.0, -phi[1]], e[:, 1], axis=0, zi=zi[1])
+            block = np.empty((m, 8))
+            block[:, 0] = (np.arange(s, s + m) + 1) * EVERY
+            block[:, 1:4] = 30.0 * a + 20.0 * b          # eV A/ps
+            block[:, 4:7] = 5.0 * b                       # amu A/ps
+            block[:, 7] = 700.0 + 3.0 * rng.standard_normal(m)
+            np.savetxt(fh, block, fmt=fmt)
+    os.replace(path + ".tmp", path)
+
+
+CHILD = textwrap.dedent("""
+    import json, resource, sys, time, warnings
+    sys.path.insert(0, sys.argv[1])
+    import pyonsager
+    from pyonsager.io_dispatch import read_any
+    assert pyonsager.__file__.startswith(sys.argv[1]), pyonsager.__file__
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    s = read_any(sys.argv[2], energy_flux="flux", mass_flux=["mf"], temperature_column="c_T",
+                 units="metal", dt=0.01, volume=17000.0)
+    wall = time.perf_counter() - t0
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime
+    check = [float(s.energy_flux[:, 0].sum()), float(s.mass_flux["mf"][:, 2].sum()),
+             float(s.temperature.sum()), int(s.steps[-1]), len(s)]
+    print(json.dumps({"wall": wall, "cpu": cpu, "peak_mb": ru.ru_maxrss / 1024,
+                      "check": check}))
+""")
+
+
+def run_child(root: str, path: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", CHILD, root, path], check=True,
+                         capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def old_tree(rev: str) -> str:
+    """The package as of ``rev`` unpacked under /tmp (git archive: no worktree, no checkout)."""
+    sha = subprocess.run(["git", "-C", ROOT, "rev-parse", rev], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    dest = os.path.join(tempfile.gettempdir(), f"pyonsager-bench-{sha[:12]}")
+    if not os.path.isdir(os.path.join(dest, "pyonsager")):
+        os.makedirs(dest, exist_ok=True)
+        archive = subprocess.run(["git", "-C", ROOT, "archive", sha, "pyonsager"], check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", dest], input=archive, check=True)
+    return dest
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--old-commit", default=None,
+                    help="also time the package at this git revision (e.g. main)")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--format", default="%g", choices=["%g", "%.17g"],
+                    help="number format of the file: LAMMPS's default %%g or round-trip %%.17g")
+    args = ap.parse_args()
+    tag = "" if args.format == "%g" else "-17g"
+    path = os.path.join(tempfile.gettempdir(), f"pyonsager-bench-columns-{args.rows}{tag}.txt")
+    if not os.path.isfile(path):
+        print(f"generating {path} ...", flush=True)
+        make_file(path, args.rows, fmt_value=args.format)
+    print(f"{path}: {os.path.getsize(path) / 1e9:.3f} GB, {args.rows} rows", flush=True)
+    trees = [("new", ROOT)] + ([("old", old_tree(args.old_commit))] if args.old_commit else [])
+    results: dict[str, list[dict]] = {name: [] for name, _ in trees}
+    for _ in range(args.repeat):
+        for name, root in trees:
+            r = run_child(root, path)
+            results[name].append(r)
+            print(f"{name}: wall {r['wall']:.2f} s, cpu {r['cpu']:.2f} s, "
+                  f"peak RSS {r['peak_mb']:.0f} MB", flush=True)
+    if args.old_commit:
+        for r_new, r_old in zip(results["new"], results["old"]):
+            if r_new["check"] != r_old["check"]:
+                raise SystemExit(f"old and new read different numbers: {r_old['check']} vs "
+                                 f"{r_new['check']}")
+        w = [o["wall"] / n["wall"] for n, o in zip(results["new"], results["old"])]
+        c = [o["cpu"] / n["cpu"] for n, o in zip(results["new"], results["old"])]
+        print(f"ratio old/new: wall {np.mean(w):.2f}x, cpu {np.mean(c):.2f}x "
+              f"(same numbers read: checksums equal)")
+
+
+if __name__ == "__main__":
+    main()
