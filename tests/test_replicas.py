@@ -120,7 +120,7 @@ def test_four_replicas_on_four_ranks(tmp_path):
 
 def test_ranks_not_divisible_by_replicas_is_refused(tmp_path):
     cfg = write_case(str(tmp_path))
-    text = mpirun(3, "replicas_cli.py", 1, "-", "run", cfg, "--replicas", 2,
+    text = mpirun(3, "replicas_cli.py", 2, "-", "run", cfg, "--replicas", 2,
                   "--out", str(tmp_path / "out"))
     assert "divisible by 2" in text and "started 3" in text and "mpirun -np 2" in text
     assert not os.path.exists(tmp_path / "out" / "replica-0")
