@@ -327,7 +327,7 @@ class Session:
         self.correlator.add(block)
         self.temperature.add(rows[:, _TEMPERATURE_COLUMN])
         self.site_energy_sum += rows[:, lay.site_columns].sum(axis=0)
-        self.nsamples += nrows
+        self.nsamples += rows.shape[0]
         if self.first_step is None:
             self.first_step = int(steps[0])
         self.last_step = int(steps[-1])
