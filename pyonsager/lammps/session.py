@@ -13,8 +13,10 @@ finish path shared with the ASE driver.
 A row is ``[step, temperature, compute vector, site energies]``; the compute vector is 3 values
 per channel in the correlator's channel order (J0, kinetic, potential, species..., [charge]), so
 a batch of rows reshapes to the (n, nchannels, 3) block the correlator takes without copying
-columns; the last ``nspecies`` values are the mean site energy (pe per atom) of each species,
-whose running mean goes to the analysis (``FluxMetadata.site_energies``) exactly as
+columns (the slices are :class:`pyonsager.channels.ChannelLayout`'s, from the fix's column
+and species counts: :meth:`~pyonsager.channels.ChannelLayout.from_fix_row`); the last
+``nspecies`` values are the mean site energy (pe per atom) of each species, whose running
+mean goes to the analysis (``FluxMetadata.site_energies``) exactly as
 :func:`pyonsager.analyze` of the flux file would take it from the same columns.
 
 Why a stop flag instead of exceptions: a Python exception cannot cross the C++ stack of a
