@@ -92,11 +92,6 @@ def minimum_samples(cutoff_samples: float) -> int:
 
 
 # --------------------------------------------------------------------------- channel bookkeeping
-def _channel_kinds(names: Sequence[str]) -> list[str]:
-    """energy / mass / charge of each channel name (:func:`pyonsager.channels.kinds`)."""
-    return channels.kinds(names)
-
-
 def _infer_channel_names(nch: int, md: FluxMetadata) -> list[str]:
     """Channel names of a correlator: ``metadata.extra["channels"]`` when recorded, else the
     layout of ``nch`` channels for the metadata's species
@@ -314,8 +309,10 @@ def analyze_correlations(data: CorrelationData, metadata: FluxMetadata,
             "run longer or use a smaller max lag")
     nch = data.correlations.shape[1]
     names = list(channel_names) if channel_names is not None else _infer_channel_names(nch, md)
-    kinds = _channel_kinds(names)
-    chan = {n[len("mass_flux_"):]: i for i, n in enumerate(names) if n.startswith("mass_flux_")}
+    kinds = channels.kinds(names)
+    # species -> channel index of its mass flux (channel order, as the layout names them)
+    chan = {channels.species_of(n): i for i, n in enumerate(names)
+            if kinds[i] == channels.KIND_MASS}
     species = [s for s in md.species if s in chan] or list(chan)
     scale, f = _si_scale(md, kinds)
     dt_s = md.dt * U.time(md.units)
@@ -344,7 +341,7 @@ def analyze_correlations(data: CorrelationData, metadata: FluxMetadata,
     if sinfo["nondiffusing"]:
         warnings.append(f"non-diffusing species excluded: {', '.join(sinfo['nondiffusing'])} "
                         "(see species.unexplained_fraction / plateau_ratio; override with mobile=)")
-    e0 = names.index("energy_flux")
+    e0 = names.index(channels.ENERGY)
     sel = [e0] + [chan[s] for s in indep]
     gk = green_kubo(data.correlations, scale, sel, dt_s, data.segment_integrals,
                     data.segment_weights, data.grid,
@@ -391,8 +388,8 @@ def analyze_correlations(data: CorrelationData, metadata: FluxMetadata,
         res.L01 = q(sel[0], sel[1])
         res.L01.value = float(Lsym[sel[0], sel[1]])
         res.L11 = q(sel[1], sel[1])
-    if "energy_flux_kinetic" in names and "energy_flux_potential" in names:
-        k, p = names.index("energy_flux_kinetic"), names.index("energy_flux_potential")
+    if channels.KINETIC in names and channels.POTENTIAL in names:
+        k, p = names.index(channels.KINETIC), names.index(channels.POTENTIAL)
         res.kappa_k, res.kappa_p = q(k, k), q(p, p)
         res.kappa_kp = q(k, p)
         res.kappa_kp.value = float(Lsym[k, p])

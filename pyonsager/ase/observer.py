@@ -22,13 +22,19 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from pyonsager import channels as ch
 from pyonsager import finish as _finish
 from pyonsager.ase.adapters import adapters, energies_and_virials
 from pyonsager.diffusion import MSDSeries, species_msd
 from pyonsager.finish import TemperatureStats, refuse_overwrite
-from pyonsager.fluxes import FluxMetadata, channel_names
+from pyonsager.channels import ChannelLayout
+from pyonsager.fluxes import FluxMetadata
 from pyonsager.units import LAMMPS_METAL_MVV2E, ase_time_per_ps
 from pyonsager.errors import ChangingCellError, InputError, TooFewSamples  # noqa: F401
+
+#: columns of a flux-file row before the flux block (pyonsager.channels.LEADING)
+_STEP_COLUMN = ch.LEADING.index(ch.STEP)
+_TEMPERATURE_COLUMN = ch.LEADING.index(ch.TEMPERATURE)
 
 # --------------------------------------------------------------------------- one sample
 
@@ -48,10 +54,18 @@ class FluxSample:
     mass_flux: dict[str, np.ndarray] = field(default_factory=dict)
     temperature: float = float("nan")
 
+    @property
+    def layout(self) -> ChannelLayout:
+        """The channels of this sample (:mod:`pyonsager.channels`): J0, its parts, the mass
+        fluxes in the order of ``mass_flux``, the site energies in the file."""
+        return ChannelLayout(tuple(self.mass_flux), parts=True, site_energy=True)
+
     def channels(self) -> np.ndarray:
-        """(nchannels, 3) in the correlator's channel order (see docs/design.md)."""
-        return np.stack([self.energy_flux, self.energy_flux_kinetic, self.energy_flux_potential,
-                         *self.mass_flux.values()])
+        """(nchannels, 3) in the correlator's channel order (:attr:`layout`)."""
+        by_name = {ch.ENERGY: self.energy_flux, ch.KINETIC: self.energy_flux_kinetic,
+                   ch.POTENTIAL: self.energy_flux_potential,
+                   **{ch.mass_channel(s): v for s, v in self.mass_flux.items()}}
+        return np.stack([by_name[n] for n in self.layout.names])
 
 
 def species_order(atoms: Any, species: Optional[Sequence[str]] = None) -> list[str]:
@@ -228,6 +242,8 @@ class Session:
         self.dt = dt                      # ps between samples
         self.max_lag = max_lag            # samples
         self.species = list(species)
+        #: channels and flux-file columns of this observer (pyonsager.channels)
+        self.layout = ChannelLayout(tuple(self.species), parts=True, site_energy=True)
         self.mobile = None if mobile is None else [str(m) for m in mobile]
         self.file = os.path.abspath(path)
         self.batch = batch
@@ -274,7 +290,7 @@ class Session:
         return OnlineCorrelator(len(self.channel_names), self.max_lag)
 
     def _new_writer(self) -> Any:
-        from pyonsager.fluxfile import FluxFileWriter, flux_columns, header_from_metadata
+        from pyonsager.fluxfile import FluxFileWriter, header_from_metadata
 
         os.makedirs(os.path.dirname(self.file) or ".", exist_ok=True)
         # the header has no temperature: readers take the mean of the temperature column;
@@ -283,8 +299,7 @@ class Session:
         # the analysis settings known now (finish() completes them): pyonsager analyze FILE
         # takes them as its defaults and reproduces the run
         header = header_from_metadata(self.metadata(), analysis=self.analysis_settings())
-        return FluxFileWriter(self.file, header,
-                              flux_columns(self.species, parts=True, site_energy=True))
+        return FluxFileWriter(self.file, header, self.layout.columns)
 
     def analysis_settings(self, mobile: Optional[Sequence[str]] = None,
                           **analysis: Any) -> dict[str, Any]:
@@ -296,7 +311,8 @@ class Session:
 
     @property
     def channel_names(self) -> list[str]:
-        return channel_names(self.species, parts=True)
+        """Correlator channel names (:attr:`layout`)."""
+        return self.layout.names
 
     @property
     def site_energies(self) -> dict[str, float]:
@@ -340,7 +356,11 @@ class Session:
         self._last_step = step
         self.temperature.add(s.temperature)
         self.nsamples += 1
-        self._rows.append(np.concatenate([[step, s.temperature], s.channels().ravel(), site]))
+        row = np.empty(self.layout.ncolumns)
+        row[_STEP_COLUMN], row[_TEMPERATURE_COLUMN] = step, s.temperature
+        row[self.layout.flux_columns] = s.channels().ravel()
+        row[self.layout.site_columns] = site
+        self._rows.append(row)
         if len(self._rows) >= self.batch:
             self.flush()
 
@@ -357,8 +377,8 @@ class Session:
             return
         rows = np.asarray(self._rows)
         self._rows.clear()
-        nflux = 3 * len(self.channel_names)
-        self.correlator.add(rows[:, 2:2 + nflux].reshape(len(rows), -1, 3))
+        self.correlator.add(rows[:, self.layout.flux_columns].reshape(len(rows),
+                                                                       self.layout.nchannels, 3))
         self._writer.write_rows(rows)
         if self.msd is not None:
             self.msd.record(int(rows[-1, 0]))

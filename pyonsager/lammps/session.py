@@ -13,8 +13,10 @@ finish path shared with the ASE driver.
 A row is ``[step, temperature, compute vector, site energies]``; the compute vector is 3 values
 per channel in the correlator's channel order (J0, kinetic, potential, species..., [charge]), so
 a batch of rows reshapes to the (n, nchannels, 3) block the correlator takes without copying
-columns; the last ``nspecies`` values are the mean site energy (pe per atom) of each species,
-whose running mean goes to the analysis (``FluxMetadata.site_energies``) exactly as
+columns (the slices are :class:`pyonsager.channels.ChannelLayout`'s, from the fix's column
+and species counts: :meth:`~pyonsager.channels.ChannelLayout.from_fix_row`); the last
+``nspecies`` values are the mean site energy (pe per atom) of each species, whose running
+mean goes to the analysis (``FluxMetadata.site_energies``) exactly as
 :func:`pyonsager.analyze` of the flux file would take it from the same columns.
 
 Why a stop flag instead of exceptions: a Python exception cannot cross the C++ stack of a
@@ -36,13 +38,17 @@ import numpy as np
 
 from pyonsager import _plugin
 from pyonsager import finish as _finish
-from pyonsager.fluxes import FluxMetadata, channel_names
+from pyonsager.channels import LEADING, STEP, TEMPERATURE, ChannelLayout
+from pyonsager.fluxes import FluxMetadata
 from pyonsager.lammps.msd import MSDTracker
 from pyonsager.finish import (TemperatureStats, finished_results, refuse_overwrite,  # noqa: F401
                               temperature_keys)
 from pyonsager.errors import CheckpointError, InputError, OverwriteRefused, SamplingError  # noqa: F401
 
 FIX_ID = "pyonsager_sample"
+#: columns of a fix onsager row before the flux block (pyonsager.channels.LEADING)
+_STEP_COLUMN = LEADING.index(STEP)
+_TEMPERATURE_COLUMN = LEADING.index(TEMPERATURE)
 #: default callback interval in MD steps (batch = max(1, DEFAULT_CALLBACK_STEPS // every)):
 #: frequent enough that a stop request (SIGTERM) is honoured within ~100 steps, rare enough
 #: that the fixed cost per call (one Allreduce, one MSD pass over the local atoms) is
@@ -153,6 +159,9 @@ class Session:
         self.max_lag = max(1, int(round(self.max_lag_time / (self.timestep * self.every))))
 
         self.correlator: Any = None
+        #: the layout of the fix's rows (pyonsager.channels): its species are placeholders
+        #: until the fix has measured the compute's names (see channel_layout())
+        self.layout: Optional[ChannelLayout] = None
         self.nchannels = 0
         self.nsite = 0                  # trailing site-energy columns (one per species)
         self.site_energy_sum: Optional[np.ndarray] = None   # per-species sum over samples
@@ -222,10 +231,15 @@ class Session:
         if ncols < 0:
             raise RuntimeError(f"fix {FIX_ID} was not found through the plugin's C API")
         nsite = api.onsager_nspecies(lmp.lmp, FIX_ID.encode())
-        if nsite < 0 or (ncols - 2 - nsite) % 3:
-            raise RuntimeError(f"fix {FIX_ID} has {ncols} columns and {nsite} species, expected "
-                               "2 + 3 per channel + 1 per species")
-        self.nchannels = (ncols - 2 - nsite) // 3
+        if nsite < 0:
+            raise RuntimeError(f"fix {FIX_ID} reports {nsite} species through the plugin's C API")
+        # the species' names reach Python with the fix's metadata (first run); the row layout
+        # needs only their number
+        try:
+            self.layout = ChannelLayout.from_fix_row(ncols, _placeholder_species(nsite))
+        except InputError as exc:
+            raise RuntimeError(f"fix {FIX_ID}: {exc}") from None
+        self.nchannels = self.layout.nchannels
         if self.site_energy_sum is not None and self.site_energy_sum.size != nsite:
             raise CheckpointError(f"restored state has {self.site_energy_sum.size} species, the "
                                   f"compute {self.compute} gives {nsite}")
@@ -293,7 +307,7 @@ class Session:
             self.lmp.force_timeout()
 
     def _consume(self, rows: np.ndarray) -> None:
-        steps = rows[:, 0].astype(np.int64)
+        steps = rows[:, _STEP_COLUMN].astype(np.int64)
         if self.last_step is not None:
             d = np.diff(np.concatenate([[self.last_step], steps]))
         else:
@@ -310,13 +324,12 @@ class Session:
         # collectives first (MSD), so that a failure below cannot leave ranks waiting
         if self.msd is not None:
             self.msd.sample(int(steps[-1]))
-        nrows = rows.shape[0]
-        nflux = 3 * self.nchannels
-        block = rows[:, 2:2 + nflux].reshape(nrows, self.nchannels, 3)
+        lay = self.layout
+        block = rows[:, lay.flux_columns].reshape(rows.shape[0], lay.nchannels, 3)
         self.correlator.add(block)
-        self.temperature.add(rows[:, 1])
-        self.site_energy_sum += rows[:, 2 + nflux:2 + nflux + self.nsite].sum(axis=0)
-        self.nsamples += nrows
+        self.temperature.add(rows[:, _TEMPERATURE_COLUMN])
+        self.site_energy_sum += rows[:, lay.site_columns].sum(axis=0)
+        self.nsamples += rows.shape[0]
         if self.first_step is None:
             self.first_step = int(steps[0])
         self.last_step = int(steps[-1])
@@ -469,11 +482,22 @@ class Session:
                                 "between attach() and finish()")
         return meta
 
-    def _channel_names(self) -> Optional[list[str]]:
+    def channel_layout(self) -> Optional[ChannelLayout]:
+        """The layout of the fix's rows with the compute's species names (plugin metadata);
+        None before the fix's first run has measured them."""
         h = self.plugin_metadata()
-        if h is None:
+        if h is None or self.layout is None:
             return None
-        return channel_names([str(s) for s in h["species"]], parts=True, charge=bool(h["charge"]))
+        layout = ChannelLayout.from_fix_row(self.layout.ncolumns, [str(s) for s in h["species"]])
+        if layout.charge != bool(h["charge"]):
+            raise RuntimeError(f"fix {FIX_ID}: {self.layout.ncolumns} columns for "
+                               f"{len(h['species'])} species, but the metadata says charge "
+                               f"{h['charge']}")
+        return layout
+
+    def _channel_names(self) -> Optional[list[str]]:
+        layout = self.channel_layout()
+        return None if layout is None else layout.names
 
     def _metadata(self, partial: bool = False, mobile: Optional[list[str]] = None) -> FluxMetadata:
         h = self._require_metadata()
@@ -487,7 +511,7 @@ class Session:
             site_energies=self.site_energies(),
             extra={"lammps_version": self.lmp.version(), "mpi_ranks": self.size,
                    "nevery": self.every, "timestep": self.timestep, "group": h.get("group"),
-                   "partial": partial})
+                   "partial": partial, "channels": self._channel_names()})
 
     def site_energies(self) -> Optional[dict[str, float]]:
         """Mean site energy per species over all samples (energy unit of the unit system),
@@ -670,6 +694,11 @@ def attach(lmp: Any, compute: str = "flux", every: int = 10, max_lag: float = 2.
     return s
 
 
+def _placeholder_species(n: int) -> list[str]:
+    """Names standing for the compute's ``n`` species until the fix's metadata names them."""
+    return [f"species{k}" for k in range(1, n + 1)]
+
+
 def _species_per_type(s: Session) -> Optional[list[str]]:
     """Provisional per-type species for the MSD when the user did not name them.
 
@@ -678,7 +707,7 @@ def _species_per_type(s: Session) -> Optional[list[str]]:
     ``species A B`` for two types) type k is species k, renamed in :meth:`Session.finish`.
     """
     ntypes = int(s.lmp.extract_global("ntypes"))
-    if s.nchannels - 3 in (ntypes, ntypes + 1):
+    if s.layout is not None and len(s.layout.species) == ntypes:
         s._provisional_species = True
         return [f"type{k}" for k in range(1, ntypes + 1)]
     warnings.warn("pyonsager: the compute does not name one species per atom type; pass "
