@@ -60,6 +60,9 @@ ZERO_SUM_TOL = 1e-10
 #: default max lag: N // DEFAULT_LAG_FRACTION samples, at most DEFAULT_MAX_LAG
 DEFAULT_LAG_FRACTION = 50
 DEFAULT_MAX_LAG = 10_000
+#: longest lag (samples) the automatic max lag may grow to when N/50 is too short for the
+#: cutoff rule (:func:`_automatic_lag`)
+EXTENDED_MAX_LAG = 50_000
 _CHUNK = 1 << 16
 #: a run must hold this many times the longest lag: the same bar on every path (files, arrays,
 #: on-the-fly), so a driver never reports numbers that analysing its own flux file would refuse
@@ -485,17 +488,53 @@ def _default_max_lag(n: int) -> int:
     return int(max(1, min(n // DEFAULT_LAG_FRACTION, DEFAULT_MAX_LAG)))
 
 
+def _automatic_lag(arrays: Sequence[np.ndarray], names: Sequence[str], md: FluxMetadata, n: int,
+                   block: Optional[int], mobile: Any, drop: Any, window: float
+                   ) -> tuple[int, Optional[OnlineCorrelator]]:
+    """The documented default max lag of a series that records none (samples), and its
+    correlator when already computed:
+
+        m = N/50 (at most 10^4);  if the cutoff rule is not satisfied within m, the rule is
+        measured on lags up to M = min(N/4 - 1, EXTENDED_MAX_LAG) and m = min(M, max(m, 2 t_c))
+        (the cutoff rule compares kappa(t_c) with kappa(2 t_c), so it must see 2 t_c).
+
+    The minimum-samples rule (N >= 80 t_c) is applied afterwards, as for a chosen max lag: a
+    series too short for its own correlation time then says how many samples it needs,
+    rather than that its cutoff was not reached."""
+    m0 = _default_max_lag(n)
+    corr = _correlate(arrays, len(names), n, m0, block)
+
+    def cutoff_of(c: OnlineCorrelator) -> Optional[int]:
+        try:
+            _, gk = analyze_correlations(c.result(), md, names, mobile=mobile, drop=drop,
+                                         window=window, too_few="warn", single_component=True)
+        except ValueError:
+            return None
+        return int(gk.cutoff_index) if gk.cutoff_found and gk.drift_converged else None
+
+    if cutoff_of(corr) is not None:
+        return m0, corr
+    m2 = min(n // MIN_SAMPLES_PER_LAG - 1, EXTENDED_MAX_LAG)
+    if m2 <= m0:
+        return m0, corr
+    tc = cutoff_of(_correlate(arrays, len(names), n, m2, block))
+    m = m2 if tc is None else min(m2, max(m0, 2 * tc))
+    return m, None
+
+
 def analyze_series(series: FluxSeries, estimator: Optional[str] = None, *,
                    max_lag: Optional[float] = None, cutoff: Optional[float] = None,
                    fstar: Optional[float] = None, pstar: Optional[int] = None,
                    mobile: Optional[Sequence[str]] = None, drop: Optional[str] = "auto",
                    site_energies: Any = None, window: float = DEFAULT_WINDOW,
                    block: Optional[int] = None, single_component: bool = False,
-                   too_few: str = "error") -> OnsagerResult:
+                   too_few: Optional[str] = None) -> OnsagerResult:
     """Onsager analysis of a stored flux series.
 
-    max_lag, cutoff: times in the unit system's time unit (metal: ps, real: fs); default
-    max_lag = min(N/50, 10^4) samples.  fstar: cepstral low-pass frequency in THz (None =
+    max_lag, cutoff: times in the unit system's time unit (metal: ps, real: fs); default: the
+    file's recorded max lag, else min(N/50, 10^4) samples, extended to twice the cutoff when
+    that is too short for the cutoff rule (:func:`_automatic_lag`).  too_few: None = what the
+    file records, else "error".  fstar: cepstral low-pass frequency in THz (None =
     automatic), pstar: cepstral coefficients (None = AIC).  The Green-Kubo correlations are
     always computed (they select the independent species and give L0a, Lab); with
     estimator="cepstral", kappa and L00 come from :func:`pyonsager.cepstral.cepstral_analysis`.
@@ -512,10 +551,12 @@ def analyze_series(series: FluxSeries, estimator: Optional[str] = None, *,
 
     recorded = recorded_analysis(md.extra, str(md.extra.get("source", "flux file")))
     given = dict(estimator=estimator, max_lag=max_lag, cutoff=cutoff, fstar=fstar, pstar=pstar,
-                 mobile=mobile if mobile is not None else md.mobile, drop=drop, window=window)
+                 mobile=mobile if mobile is not None else md.mobile, drop=drop, window=window,
+                 too_few=too_few)
     unset = dict(estimator=None, max_lag=None, cutoff=None, fstar=None, pstar=None, mobile=None,
-                 drop="auto", window=DEFAULT_WINDOW)
+                 drop="auto", window=DEFAULT_WINDOW, too_few=None)
     used, analysis_overrides = resolve_analysis(recorded, given, unset)
+    too_few = used["too_few"] or "error"
     estimator = used["estimator"] or "green-kubo"
     max_lag, cutoff, fstar, pstar = used["max_lag"], used["cutoff"], used["fstar"], used["pstar"]
     mobile, drop, window = used["mobile"], used["drop"], float(used["window"])
@@ -534,7 +575,11 @@ def analyze_series(series: FluxSeries, estimator: Optional[str] = None, *,
             raise InputError(f"{name} must be an (N, 3) array with N = {n}, got shape {a.shape}")
     if estimator == "cepstral":
         _check_fstar(fstar, md.dt * U.time(md.units))       # before the correlations: fail fast
-    m = _default_max_lag(n) if max_lag is None else int(round(max_lag / md.dt))
+    corr = None
+    if max_lag is None:
+        m, corr = _automatic_lag(arrays, names, md, n, block, mobile, drop, window)
+    else:
+        m = int(round(max_lag / md.dt))
     if m < 1:
         raise InputError(f"max_lag {max_lag} is shorter than the time between samples {md.dt}")
     if n < MIN_SAMPLES_PER_LAG * (m + 1):
@@ -543,7 +588,8 @@ def analyze_series(series: FluxSeries, estimator: Optional[str] = None, *,
             f"correlations up to max_lag = {m} samples ({m * md.dt:.6g}); need at least "
             f"{MIN_SAMPLES_PER_LAG * (m + 1)} samples: "
             "pass a smaller max_lag or analyse a longer run")
-    corr = _correlate(arrays, len(names), n, m, block)
+    if corr is None:
+        corr = _correlate(arrays, len(names), n, m, block)
     if site_energies is None and series.site_energy:
         # the time mean of the series' per-sample site energies (fix onsager's columns)
         md = replace(md, site_energies=series.mean_site_energies())
@@ -716,7 +762,7 @@ def analyze_file(path: Union[str, os.PathLike], *, units: Optional[str] = None,
                  pstar: Optional[int] = None, mobile: Optional[Sequence[str]] = None,
                  drop: Optional[str] = "auto", site_energies: Any = None,
                  window: float = DEFAULT_WINDOW, single_component: bool = False,
-                 too_few: str = "error") -> OnsagerResult:
+                 too_few: Optional[str] = None) -> OnsagerResult:
     """Thermal conductivity kappa = 1/(L^-1)_00 and the Onsager matrix of a flux file.
 
     path: our self-describing ``.onsager`` file or a LAMMPS ``fix ave/time`` / ``fix print``
@@ -898,7 +944,7 @@ def analyze(source: Any = None, *, files: Optional[Sequence[Union[str, os.PathLi
             temperature_column: Optional[str] = None, mass_flux_units: Optional[str] = None,
             workers: Optional[int] = None, single_component: bool = False,
             overrides: Optional[Mapping[str, Any]] = None,
-            too_few: str = "error") -> OnsagerResult:
+            too_few: Optional[str] = None) -> OnsagerResult:
     """Thermal conductivity kappa = 1/(L^-1)_00 and the Onsager matrix: one entry for every input.
 
     - ``analyze(path, ...)``: a flux file, :func:`analyze_file` (``mass_flux_units`` is its
@@ -936,8 +982,7 @@ def analyze(source: Any = None, *, files: Optional[Sequence[Union[str, os.PathLi
                              "files= analyses flux files: give one of the two")
         from .multirun import analyze_files
 
-        defaults = dict(drop="auto", window=DEFAULT_WINDOW, single_component=False,
-                        too_few="error")
+        defaults = dict(drop="auto", window=DEFAULT_WINDOW, single_component=False)
         options = {k: v for k, v in common.items() if v is not None and v != defaults.get(k)}
         return analyze_files(list(files), **options, **given)
     if isinstance(source, FluxSeries):
@@ -974,4 +1019,5 @@ def analyze(source: Any = None, *, files: Optional[Sequence[Union[str, os.PathLi
                           units=units, energy_flux_kinetic=energy_flux_kinetic,
                           energy_flux_potential=energy_flux_potential, charge_flux=charge_flux,
                           species=species, masses=masses, counts=counts,
-                          mass_flux_proxy_unit=mass_flux_unit, **common)
+                          mass_flux_proxy_unit=mass_flux_unit,
+                          **{**common, "too_few": common.get("too_few") or "error"})

@@ -17,7 +17,7 @@ import sys
 import warnings
 from typing import Any, Callable, Optional, Sequence
 
-from pyonsager.errors import UserError
+from pyonsager.errors import TooFewSamples, UserError
 
 EXIT_USAGE = 2
 
@@ -78,6 +78,10 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--single-component", action="store_true",
                    help="state that the system has one diffusing component: without mass "
                         "fluxes kappa is then L00 with no warning")
+    p.add_argument("--too-few", choices=("error", "warn"), default=None,
+                   help="a series shorter than the documented minimum (80 cutoffs): error "
+                        "(default), or warn to report the result flagged in its warnings; "
+                        "default: what the flux file records (runs record warn), else error")
     p.add_argument("--override", metavar="KEY=VALUE", action="append", default=[],
                    help="replace a fact a .onsager file records (units, dt, volume, "
                         "temperature, species, masses; lists comma-separated), e.g. "
@@ -180,7 +184,8 @@ def analysis_options(args: argparse.Namespace) -> dict[str, Any]:
     drop = None if args.drop.lower() == "none" else args.drop
     return dict(estimator=args.estimator, fstar=args.fstar, max_lag=args.max_lag,
                 cutoff=args.cutoff, mobile=args.mobile, drop=drop,
-                single_component=bool(getattr(args, "single_component", False)))
+                single_component=bool(getattr(args, "single_component", False)),
+                too_few=getattr(args, "too_few", None))
 
 
 def _analyze_cmd(args: argparse.Namespace) -> int:
@@ -267,7 +272,9 @@ def _guarded(prog: str, func: Callable[[], Optional[int]], collect_warnings: boo
             code = func()
         except UserError as exc:      # something the user can fix, named by the raiser
             _report_warnings(prog, caught or [])
-            print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+            hint = ("; or --too-few warn to report the result flagged"
+                    if isinstance(exc, TooFewSamples) and prog.endswith("analyze") else "")
+            print(f"{prog}: error: {_one_line(exc)}{hint}", file=sys.stderr)
             return EXIT_USAGE
         except Exception:             # a bug: its traceback follows the warnings that led to it
             _report_warnings(prog, caught or [])

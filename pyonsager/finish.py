@@ -232,11 +232,15 @@ def analysis_settings(max_lag: float, estimator: str, mobile: Optional[Sequence[
     system), estimator, mobile species, and the explicit analysis options given."""
     from pyonsager.fluxfile import ANALYSIS_KEYS
 
-    settings: dict[str, Any] = {"max_lag": float(max_lag), "estimator": estimator}
+    # the drivers keep a run that falls short of the minimum samples, flagged: analyze FILE
+    # must apply the same policy to reproduce it
+    settings: dict[str, Any] = {"max_lag": float(max_lag), "estimator": estimator,
+                                "too_few": "warn"}
     if mobile is not None:
         settings["mobile"] = [str(m) for m in mobile]
     settings.update({k: v for k, v in (options or {}).items()
                      if k in ANALYSIS_KEYS and v is not None})
+    settings.setdefault("too_few", "warn")
     return settings
 
 

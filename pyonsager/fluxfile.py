@@ -40,7 +40,9 @@ HEADER_ORDER = ("units", "dt", "timestep", "nevery", "volume", "species", "masse
 #: analysis settings a flux file may record in its ``analysis:`` header line (the driver's
 #: on-the-fly choices; times in the file's time unit, fstar in THz), the defaults of
 #: ``pyonsager analyze FILE``
-ANALYSIS_KEYS = ("max_lag", "estimator", "cutoff", "fstar", "pstar", "mobile", "drop", "window")
+#: too_few: the minimum-samples policy ("error", or "warn" for a run that was kept and flagged)
+ANALYSIS_KEYS = ("max_lag", "estimator", "cutoff", "fstar", "pstar", "mobile", "drop", "window",
+                 "too_few")
 
 
 #: metadata.extra keys set by the readers (describe the file read, not a file to write)

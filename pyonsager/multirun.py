@@ -223,9 +223,10 @@ def analyze_files(paths: Sequence[str], **options: Any) -> OnsagerResult:
                  cutoff=options.get("cutoff"), fstar=options.get("fstar"),
                  pstar=options.get("pstar"),
                  mobile=options.get("mobile") if options.get("mobile") is not None else md0.mobile,
-                 drop=options.get("drop", "auto"), window=options.get("window", DEFAULT_WINDOW))
+                 drop=options.get("drop", "auto"), window=options.get("window", DEFAULT_WINDOW),
+                 too_few=options.get("too_few"))
     unset = dict(estimator=None, max_lag=None, cutoff=None, fstar=None, pstar=None, mobile=None,
-                 drop="auto", window=DEFAULT_WINDOW)
+                 drop="auto", window=DEFAULT_WINDOW, too_few=None)
     recorded = common_recorded_analysis(paths, series, given, unset)
     used, analysis_overrides = resolve_analysis(recorded, given, unset)
     estimator = used["estimator"] or "green-kubo"
@@ -274,7 +275,7 @@ def analyze_files(paths: Sequence[str], **options: Any) -> OnsagerResult:
         merged.result(), md, names, cutoff=cutoff, mobile=mobile, drop=drop,
         site_energies=site_energies, window=window, site_energy_source=source,
         max_lag_auto=max_lag is None, single_component=bool(options.get("single_component")),
-        too_few=options.get("too_few", "error"))
+        too_few=used["too_few"] or "error")
     if estimator != "green-kubo":
         arrays = _stacked_arrays(series)
         if estimator == "cepstral":

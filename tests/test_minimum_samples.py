@@ -64,7 +64,10 @@ def test_short_series_exits_2_naming_the_number_needed(tmp_path, capsys, n):
     code = cli.main(["analyze", path] + ARGS)
     _, err = capsys.readouterr()
     assert code == 2 and "Traceback" not in err
-    assert "too few samples" in err and "automatic max lag" in err
+    assert "too few samples" in err and "not reached" not in err
+    # the automatic max lag grows to 2 t_c when the cutoff rule can be measured within N/4
+    # (the plain minimum-samples message); else the rule is judged on the longest lags
+    assert ("automatic max lag" in err) != ("for a cutoff of" in err)
     need = _needed(err)
     assert need > n
     # measured on lags up to N/4: the hand rule 640 tau (12800) once N/4 > 8 tau; from
@@ -110,3 +113,27 @@ def test_on_the_fly_path_flags_instead_of_refusing():
     assert any("too few samples" in w and "need at least" in w for w in r.warnings)
     with pytest.raises(ValueError, match="too few samples"):
         analyze_correlator(corr, md, channel_names=["energy_flux"], too_few="error")
+
+
+def test_automatic_max_lag_grows_to_twice_the_cutoff():
+    """README "Default max lag": N/50 = 120 samples is shorter than this series' cutoff
+    (t_c ~ 8 tau = 160 samples), so the max lag becomes 2 t_c with t_c measured on lags up to
+    N/4; the result is exactly the analysis with that max lag chosen by hand, and it never ends
+    with "cutoff not reached"."""
+    n = 6000
+    j = _flux(n, seed=3)
+    auto = analyze(energy_flux=j, single_component=True, too_few="warn", **KW)
+    p = auto.estimator["parameters"]
+    tc, lag = p["cutoff_time"] / 1e-12 / DT, p["max_lag_time"] / 1e-12 / DT   # samples
+    assert n // 50 < tc < n // 4 - 1
+    # the cutoff the rule finds on the longest lags (N/4 - 1)
+    longest = analyze(energy_flux=j, single_component=True, too_few="warn",
+                      max_lag=(n // 4 - 1) * DT, **KW)
+    assert round(tc) == round(longest.estimator["parameters"]["cutoff_time"] / 1e-12 / DT)
+    assert round(lag) == 2 * round(tc)
+    by_hand = analyze(energy_flux=j, single_component=True, too_few="warn",
+                      max_lag=round(lag) * DT, **KW)
+    assert auto.kappa.value == by_hand.kappa.value and auto.kappa.error == by_hand.kappa.error
+    assert not any("not reached" in w for w in auto.warnings)
+    # 6000 < 80 t_c: the documented minimum still applies (flagged here, exit 2 on the CLI)
+    assert any("too few samples" in w for w in auto.warnings)

@@ -2,11 +2,10 @@
 ``analysis:``), so ``pyonsager analyze FILE`` with no options reproduces the run's own
 onsager.yaml; given options override and are listed in ``analysis_overrides``.
 
-Minimum samples: a driver reports a short run flagged (too_few="warn"), analyze refuses one by
-default.  That policy is not an analysis setting and is not recorded; the runs analysed
-through the CLI here are long enough (>= 80 cutoffs: 4400 samples for a 50-sample cutoff), the
-short ones (attach loop, ASE) are re-analysed in Python with too_few="warn" as their only
-option.  Small 108-atom LJ systems, seconds each.
+Minimum samples: a driver reports a short run flagged (too_few="warn"), analyze refuses a
+short file by default; the drivers record their policy (``too_few: warn``) in the
+``analysis:`` line, so the short runs here (attach loop, ASE) are reproduced with no option
+at all.  Small 108-atom LJ systems, seconds each.
 """
 from __future__ import annotations
 
@@ -25,6 +24,7 @@ from driver_case import LJ_INPUT, write_case  # noqa: E402
 
 import pyonsager  # noqa: E402  (preloads libmpi)
 from pyonsager.fluxfile import read_header  # noqa: E402
+from pyonsager.errors import TooFewSamples  # noqa: E402
 
 MOBILE = ["Ar", "Kr"]
 LONG = 4400      # samples: > 80 cutoffs of at most max_lag = 0.25 ps / 5 fs = 50 samples
@@ -70,7 +70,7 @@ def test_run_one_rank_reproduced_by_analyze_without_options(one_rank, tmp_path):
     path = os.path.join(out, "fluxes.onsager")
     # the header says what the run used (config: max_lag 0.25 ps, mobile Ar Kr, default GK)
     assert read_header(path)["analysis"] == {"max_lag": 0.25, "estimator": "green-kubo",
-                                             "mobile": ["Ar", "Kr"]}
+                                             "mobile": ["Ar", "Kr"], "too_few": "warn"}
     doc = load(out)
     assert {"kappa", "L00", "L01", "L11", "kappa_k", "kappa_p", "kappa_kp"} <= set(doc)
     again = cli_analyze(path, str(tmp_path / "again"))
@@ -143,7 +143,7 @@ def test_sigterm_restart_reproduced_by_analyze_without_options(tmp_path, nprocs)
         lines = fh.read().splitlines()
     assert sum(line.startswith("# analysis:") for line in lines) == 1
     assert read_header(path)["analysis"] == {"max_lag": 0.25, "estimator": "green-kubo",
-                                             "mobile": ["Ar", "Kr"]}
+                                             "mobile": ["Ar", "Kr"], "too_few": "warn"}
     doc = load(out)
     assert doc["partial"] is False and doc["run"]["samples"] == step + LONG
     assert doc["run"]["mpi_ranks"] == nprocs
@@ -191,19 +191,25 @@ def test_attach_on_user_lammps_mobile_from_msd(tmp_path):
     assert_same_numbers(doc, cli_analyze(path, str(tmp_path / "again")))
 
 
-def test_short_attach_run_reanalysed_with_too_few_only(tmp_path):
-    """The attach loop of the driver tests (400 samples, flagged short): too_few='warn' is the
-    only option needed."""
+def test_short_attach_run_reanalysed_with_no_options(tmp_path):
+    """The attach loop of the driver tests (400 samples, flagged short): the recorded policy
+    too_few: warn reproduces it with no option, from Python and from the CLI."""
     proc = subprocess.run([sys.executable, os.path.join(SCRIPTS, "driver_attach.py"),
                            str(tmp_path)], capture_output=True, text=True, timeout=300,
                           env=env(), cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = str(tmp_path / "out")
     doc = load(out)
-    r = pyonsager.analyze(os.path.join(out, "fluxes.onsager"), too_few="warn")
+    r = pyonsager.analyze(os.path.join(out, "fluxes.onsager"))
     again = r.to_dict()
     assert_same_numbers(doc, again)
     assert r.analysis_overrides == {}
+    assert any("too few samples" in w for w in r.warnings)
+    assert_same_numbers(doc, cli_analyze(os.path.join(out, "fluxes.onsager"),
+                                         str(tmp_path / "again")))
+    # asking for the strict policy is an override, and refuses the short run
+    with pytest.raises(TooFewSamples):
+        pyonsager.analyze(os.path.join(out, "fluxes.onsager"), too_few="error")
 
 
 def test_plain_fix_analysis_keyword(tmp_path):
@@ -252,8 +258,8 @@ def test_ase_observer_reproduced_by_analyze(tmp_path):
     path = str(tmp_path / "run" / "fluxes.onsager")
     rec = read_header(path)["analysis"]
     assert rec == {"max_lag": pytest.approx(0.1, rel=1e-12), "estimator": "green-kubo",
-                   "mobile": MOBILE}
+                   "mobile": MOBILE, "too_few": "warn"}
     doc = load(str(tmp_path / "run"))
-    r = pyonsager.analyze(path, too_few="warn")     # 201 samples: a short run, flagged
+    r = pyonsager.analyze(path)     # 201 samples: a short run, flagged (recorded policy)
     assert "L11" in doc
     assert_same_numbers(doc, r.to_dict())
