@@ -447,7 +447,8 @@ def _nuisance_blocks(grid: _Grid, g_lo: int, g_max: int) -> list[tuple[int, int]
     return [(int(a), int(b)) for a, b in zip(e[:-1], e[1:])]
 
 
-def _gof_pvalue(grid: _Grid, g_hi: int, score: np.ndarray, var: np.ndarray, npar: int) -> float:
+def _gof_pvalue(grid: _Grid, g_hi: int, score: np.ndarray, var: np.ndarray, npar: int
+                ) -> tuple[float, float, int]:
     """p-value of the block score test of one fitted model on its band [0, g_hi).
 
     The band is cut into the blocks between consecutive cutoffs of the grid (quarter octaves
@@ -456,18 +457,19 @@ def _gof_pvalue(grid: _Grid, g_hi: int, score: np.ndarray, var: np.ndarray, npar
     (n_j/2)(y_j/S_j - 1), variance n_j/2; Gaussian data: w_j (y_j - S_j)/S-scale, variance
     w_j); z_b = sum_{j in b} score_j / sqrt(sum var_j) is N(0, 1) per block under the model,
     and X^2 = sum_b z_b^2 ~ chi^2 with B - p dof (p fitted coefficients).  A band with
-    B <= p blocks cannot be tested (p-value 1).
+    B <= p blocks cannot be tested (p-value 1).  Returns (p-value, X^2, B - p).
     """
     from scipy.special import chdtrc
     e = grid.edges[grid.edges < g_hi]
     e = np.concatenate([[0], e, [g_hi]])
     nblk = e.size - 1
     if nblk <= npar:
-        return 1.0
+        return 1.0, 0.0, 0
     cs = np.concatenate([[0.0], np.cumsum(score)])
     cv = np.concatenate([[0.0], np.cumsum(var)])
     zb = (cs[e[1:]] - cs[e[:-1]]) / np.sqrt(cv[e[1:]] - cv[e[:-1]])
-    return float(chdtrc(nblk - npar, float(np.sum(zb ** 2))))
+    x2 = float(np.sum(zb ** 2))
+    return float(chdtrc(nblk - npar, x2)), x2, int(nblk - npar)
 
 
 def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance,
@@ -515,11 +517,11 @@ def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance
                     continue
                 c, nll, var0, v0 = out
                 done[(fam, spec)] = c
-                pv = 1.0
+                pv, x2, gdf = 1.0, 0.0, 0
                 if score is not None:
                     sc, sv = score(fam, spec, c, u, g_hi)
-                    pv = _gof_pvalue(grid, int(g_hi), sc, sv, npar)
-                cand.append((fam_i, npar, ic, fc, nll, v0, var0, pv, int(g_hi)))
+                    pv, x2, gdf = _gof_pvalue(grid, int(g_hi), sc, sv, npar)
+                cand.append((fam_i, npar, ic, fc, nll, v0, var0, pv, int(g_hi), x2, gdf))
                 coefs.append((fam, spec, c, xc))
     if not cand:
         raise ValueError("no model could be fitted to the spectrum: the series is too short or "
@@ -528,16 +530,21 @@ def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance
     if not ok:                       # nothing adequate: keep the narrowest band's models
         g0 = min(r[8] for r in cand)
         ok = [i for i, r in enumerate(cand) if r[8] == g0]
-    g_top = max(cand[i][8] for i in ok)
+    # Truncating the compared band discards every model above it, a decision taken after
+    # testing all len(cand) models: it needs family-wise evidence (Bonferroni level
+    # GOF_ALPHA / len(cand)), not one model's test at GOF_ALPHA.
+    alpha_top = GOF_ALPHA / len(cand)
+    viable = [r[8] for r in cand if r[7] >= alpha_top]
+    g_top = max(viable) if viable else max(cand[i][8] for i in ok)
     if g_top >= max(r[8] for r in cand):
         g_top = g_max                # adequate up to the last cutoff: keep the whole band
     rows = []
     for i in ok:
-        fam_i, npar, ic, fc, nll, v0, var0, pv, g_hi = cand[i]
+        fam_i, npar, ic, fc, nll, v0, var0, pv, g_hi, x2, gdf = cand[i]
         blocks = _nuisance_blocks(grid, g_hi, g_top) if g_hi < g_top else []
         tail = sum(nuis(a, b) for a, b in blocks)
         aic = 2.0 * (nll + tail) + 2.0 * (npar + NUISANCE_NPAR * len(blocks))
-        rows.append((fam_i, npar, ic, fc, aic, v0, var0, pv))
+        rows.append((fam_i, npar, ic, fc, aic, v0, var0, pv, x2, gdf))
     return np.array(rows, dtype=float), [coefs[i] for i in ok], int(g_top)
 
 

@@ -104,8 +104,8 @@ def test_goodness_of_fit_level_and_power():
         y = s_true * rng.chisquare(dof) / dof
         yp, npool = lk._pool(y, dof, grid)
         h = 0.5 * npool[:g]
-        p_null.append(lk._gof_pvalue(grid, g, h * (yp[:g] / s_pool[:g] - 1.0), h, 0))
-        p_alt.append(lk._gof_pvalue(grid, g, h * (yp[:g] / wrong[:g] - 1.0), h, 0))
+        p_null.append(lk._gof_pvalue(grid, g, h * (yp[:g] / s_pool[:g] - 1.0), h, 0)[0])
+        p_alt.append(lk._gof_pvalue(grid, g, h * (yp[:g] / wrong[:g] - 1.0), h, 0)[0])
     p_null, p_alt = np.asarray(p_null), np.asarray(p_alt)
     for alpha in (0.05, 0.2):
         rate = np.mean(p_null < alpha)
