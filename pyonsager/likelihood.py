@@ -98,8 +98,11 @@ GUARD_RISE = 2.0
 #: Onsager-matrix elements (not kappa): the band ends where the auto-spectrum has fallen by
 #: this factor below its low-frequency maximum
 FALL_DROP = 4.0
-#: a model is adequate on its band when its block score test has p-value >= GOF_ALPHA
+#: a model is adequate on its band when its block score test has p-value >= GOF_ALPHA ...
 GOF_ALPHA = 0.01
+#: ... or when the misfit it detects is smaller than this (rms relative misfit of S, i.e. of
+#: log S, information-weighted over the band): a significant but irrelevant misfit
+GOF_RELEVANCE = 0.03
 
 
 # --------------------------------------------------------------------------------------------
@@ -447,29 +450,41 @@ def _nuisance_blocks(grid: _Grid, g_lo: int, g_max: int) -> list[tuple[int, int]
     return [(int(a), int(b)) for a, b in zip(e[:-1], e[1:])]
 
 
-def _gof_pvalue(grid: _Grid, g_hi: int, score: np.ndarray, var: np.ndarray, npar: int
-                ) -> tuple[float, float, int]:
-    """p-value of the block score test of one fitted model on its band [0, g_hi).
+def _gof_pvalue(grid: _Grid, g_hi: int, score: np.ndarray, var: np.ndarray, npar: int,
+                info: Optional[np.ndarray] = None) -> tuple[float, float, int, float]:
+    """Block score test of one fitted model on its band [0, g_hi), and the size of the misfit.
 
     The band is cut into the blocks between consecutive cutoffs of the grid (quarter octaves
     above the smallest cutoff, whose band is the first block).  score_j is the derivative of
-    the log-likelihood of group j with respect to a local shift of log S (Gamma data:
-    (n_j/2)(y_j/S_j - 1), variance n_j/2; Gaussian data: w_j (y_j - S_j)/S-scale, variance
-    w_j); z_b = sum_{j in b} score_j / sqrt(sum var_j) is N(0, 1) per block under the model,
-    and X^2 = sum_b z_b^2 ~ chi^2 with B - p dof (p fitted coefficients).  A band with
-    B <= p blocks cannot be tested (p-value 1).  Returns (p-value, X^2, B - p).
+    the log-likelihood of group j with respect to a local shift of the spectrum (Gamma data:
+    shift of log S, (n_j/2)(y_j/S_j - 1), variance n_j/2; Gaussian data: shift of S,
+    w_j (y_j - S_j), variance w_j); z_b = sum_{j in b} score_j / sqrt(sum var_j) is N(0, 1) per
+    block under the model, and X^2 = sum_b z_b^2 ~ chi^2 with B - p dof (p fitted
+    coefficients).  A band with B <= p blocks cannot be tested (p-value 1, misfit 0).
+
+    Misfit size: under a misfit delta_b of the log spectrum in block b (Gamma data),
+    E z_b^2 = 1 + delta_b^2 V_b with V_b = sum_{j in b} var_j, so
+    D^2 = max(0, X^2 - (B - p)) / sum_b V_b estimates the information-weighted mean of
+    delta_b^2: D is the rms relative misfit of S.  ``info`` (default ``var``): the
+    information per group in relative units when ``var`` is not (Gaussian data: n_j, since
+    w_j = n_j / (S_aa S_bb + S_ab^2) and the misfit is then relative to that scale).
+
+    Returns (p-value, X^2, B - p, D).
     """
     from scipy.special import chdtrc
     e = grid.edges[grid.edges < g_hi]
     e = np.concatenate([[0], e, [g_hi]])
     nblk = e.size - 1
     if nblk <= npar:
-        return 1.0, 0.0, 0
+        return 1.0, 0.0, 0, 0.0
     cs = np.concatenate([[0.0], np.cumsum(score)])
     cv = np.concatenate([[0.0], np.cumsum(var)])
     zb = (cs[e[1:]] - cs[e[:-1]]) / np.sqrt(cv[e[1:]] - cv[e[:-1]])
     x2 = float(np.sum(zb ** 2))
-    return float(chdtrc(nblk - npar, x2)), x2, int(nblk - npar)
+    dof = int(nblk - npar)
+    vtot = float(np.sum(var if info is None else info))
+    size = float(np.sqrt(max(0.0, x2 - dof) / vtot))
+    return float(chdtrc(dof, x2)), x2, dof, size
 
 
 def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance,
@@ -517,34 +532,32 @@ def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance
                     continue
                 c, nll, var0, v0 = out
                 done[(fam, spec)] = c
-                pv, x2, gdf = 1.0, 0.0, 0
+                pv, x2, gdf, size = 1.0, 0.0, 0, 0.0
                 if score is not None:
-                    sc, sv = score(fam, spec, c, u, g_hi)
-                    pv, x2, gdf = _gof_pvalue(grid, int(g_hi), sc, sv, npar)
-                cand.append((fam_i, npar, ic, fc, nll, v0, var0, pv, int(g_hi), x2, gdf))
+                    sc, sv, si = score(fam, spec, c, u, g_hi)
+                    pv, x2, gdf, size = _gof_pvalue(grid, int(g_hi), sc, sv, npar, si)
+                cand.append((fam_i, npar, ic, fc, nll, v0, var0, pv, int(g_hi), x2, gdf, size))
                 coefs.append((fam, spec, c, xc))
     if not cand:
         raise ValueError("no model could be fitted to the spectrum: the series is too short or "
                          "the spectrum is not positive")
-    ok = [i for i, r in enumerate(cand) if r[7] >= GOF_ALPHA]
+    # adequate: no significant misfit, or one too small to matter (GOF_RELEVANCE): at large N
+    # the test detects misfits of a fraction of a percent, chance deviations included, and
+    # one rejection of the top bands would otherwise discard most of the band
+    ok = [i for i, r in enumerate(cand) if r[7] >= GOF_ALPHA or r[11] < GOF_RELEVANCE]
     if not ok:                       # nothing adequate: keep the narrowest band's models
         g0 = min(r[8] for r in cand)
         ok = [i for i, r in enumerate(cand) if r[8] == g0]
-    # Truncating the compared band discards every model above it, a decision taken after
-    # testing all len(cand) models: it needs family-wise evidence (Bonferroni level
-    # GOF_ALPHA / len(cand)), not one model's test at GOF_ALPHA.
-    alpha_top = GOF_ALPHA / len(cand)
-    viable = [r[8] for r in cand if r[7] >= alpha_top]
-    g_top = max(viable) if viable else max(cand[i][8] for i in ok)
+    g_top = max(cand[i][8] for i in ok)
     if g_top >= max(r[8] for r in cand):
         g_top = g_max                # adequate up to the last cutoff: keep the whole band
     rows = []
     for i in ok:
-        fam_i, npar, ic, fc, nll, v0, var0, pv, g_hi, x2, gdf = cand[i]
+        fam_i, npar, ic, fc, nll, v0, var0, pv, g_hi, x2, gdf, size = cand[i]
         blocks = _nuisance_blocks(grid, g_hi, g_top) if g_hi < g_top else []
         tail = sum(nuis(a, b) for a, b in blocks)
         aic = 2.0 * (nll + tail) + 2.0 * (npar + NUISANCE_NPAR * len(blocks))
-        rows.append((fam_i, npar, ic, fc, aic, v0, var0, pv, x2, gdf))
+        rows.append((fam_i, npar, ic, fc, aic, v0, var0, pv, x2, gdf, size))
     return np.array(rows, dtype=float), [coefs[i] for i in ok], int(g_top)
 
 
@@ -618,7 +631,7 @@ def fit_spectrum(periodogram: np.ndarray, dof: np.ndarray, dt: float, df: float,
 
     def score(fam, spec, c, u, g_hi):
         h = 0.5 * npool[:g_hi]
-        return h * (yp[:g_hi] / _eval_model(fam, spec, c, u) - 1.0), h
+        return h * (yp[:g_hi] / _eval_model(fam, spec, c, u) - 1.0), h, h
 
     g_max = _resonance_guard(yp, npool, grid)
     if fall_guard:
@@ -671,7 +684,7 @@ def fit_cross_spectrum(cross: np.ndarray, auto_a: np.ndarray, auto_b: np.ndarray
 
     def score(fam, spec, c, u, g_hi):
         ww = w[:g_hi]
-        return ww * (yp[:g_hi] - _eval_model(fam, spec, c, u)), ww
+        return ww * (yp[:g_hi] - _eval_model(fam, spec, c, u)), ww, npool[:g_hi]
 
     rows, coefs, _ = _run_models(grid, [("linear", [(p,) for p in range(1, max_order + 1)])],
                                  fit, nuis, g_max, score)
