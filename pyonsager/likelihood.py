@@ -31,9 +31,12 @@ Green-Kubo prefactor.
   in octave blocks (2 parameters per block).  Every (family, p, f_c) is then one model of
   the same bins, AIC = 2 NLL + 2 (p + 2 n_blocks).
 * Adequacy: each fitted model is tested on its own band by a block score test (quarter-octave
-  blocks between the cutoffs, :func:`_gof_pvalue`); models with p < ``GOF_ALPHA`` are
-  dropped, and the compared band (models and nuisance blocks) ends at the highest cutoff of
-  an adequate model.  Without this, a steep or peaked band above the plateau, which the
+  blocks between the cutoffs, :func:`_gof_pvalue`); models with p < ``GOF_ALPHA`` *and* an
+  estimated rms misfit of log S of at least ``GOF_RELEVANCE`` are dropped, and the compared
+  band (models and nuisance blocks) ends at the highest cutoff of an adequate model.  (The
+  relevance condition: at 1e6 samples the test detects misfits of a fraction of a percent,
+  chance deviations of the exact model included, and one rejection of the top bands would
+  throw most of the band away.)  Without the rule, a steep or peaked band above the plateau, which the
   octave nuisance fits describe worse than one global polynomial, hands the Akaike weight to
   the widest (least adequate) bands.
 * Top of the band: the Nyquist frequency (or the last bin read), unless the smoothed
@@ -358,8 +361,9 @@ class SpectrumFit:
     value, error: S(0)/2 and its standard error (units of the spectrum).  For auto-spectra the
     average is taken on log S(0) (``log_value``, ``log_error``) and value = exp(mean)/2.
     models: one row per fitted model: (family index, order p, cutoff index, f_c, AIC, weight,
-    v = log S(0) (auto) or S(0) (cross), var v, goodness-of-fit p-value) of the adequate
-    models (p-value >= ``GOF_ALPHA``).  g_max: the resonance (and fall) guard's band top;
+    v = log S(0) (auto) or S(0) (cross), var v, goodness-of-fit p-value, its X^2, its dof,
+    rms relative misfit D) of the adequate models (p-value >= ``GOF_ALPHA`` or
+    D < ``GOF_RELEVANCE``).  g_max: the resonance (and fall) guard's band top;
     g_top: the top of the compared band (highest cutoff of an adequate model).  best: row index of the AIC minimum.
     frequencies, data: pooled frequencies and pooled periodogram (units of S, i.e. 2x the
     transport units) up to the highest cutoff; fit: the best model's S on those frequencies
@@ -492,8 +496,9 @@ def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance
     """Fit every model (family, spec) at every cutoff; keep the adequate ones.
 
     1. Every model is fitted on its band [0, f_c] and tested there by the block score test
-       (:func:`_gof_pvalue`, ``score(fam, spec, c, u, g_hi) -> (score, var)``); models with
-       p-value below ``GOF_ALPHA`` are rejected.
+       (:func:`_gof_pvalue`, ``score(fam, spec, c, u, g_hi) -> (score, var, info)``); models with
+       p-value below ``GOF_ALPHA`` and misfit size D >= ``GOF_RELEVANCE`` are rejected
+       (``score`` returns (score, var, info), info the information in relative units).
     2. The top of the compared band, g_top, is the highest cutoff of an adequate model (never
        above g_max, the resonance guard): above it no low-order model describes the spectrum,
        so neither the models nor their nuisance description of the band above f_c may be
@@ -502,8 +507,8 @@ def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance
     3. AIC = 2 (NLL_band + NLL_nuisance) + 2 (n_params + 2 n_blocks), the nuisance blocks
        covering (f_c, g_top] (:func:`_nuisance_blocks`).
 
-    Returns rows (family index, n_params, cutoff index, f_c, AIC, v, var v, GOF p-value) of the
-    adequate models, per row (family, spec, coefficients, x_c), and g_top.
+    Returns rows (family index, n_params, cutoff index, f_c, AIC, v, var v, GOF p-value, X^2,
+    dof, D) of the adequate models, per row (family, spec, coefficients, x_c), and g_top.
     """
     cache: dict = {}
 
@@ -874,7 +879,8 @@ def apply_likelihood(res, arrays: Sequence[np.ndarray], names: Sequence[str],
         "models": int(fit.models.shape[0]), "ndf": int(r.ndf),
         "method": {"rule": "maximum likelihood fits of the reduced periodogram (chi^2 with "
                 f"{r.ndf} dof) over cutoffs and model orders, those adequate on their band "
-                f"(block score test, p >= {GOF_ALPHA}) Akaike-weighted "
+                f"(block score test: p >= {GOF_ALPHA} or rms misfit of log S < {GOF_RELEVANCE}) "
+                "Akaike-weighted "
                 "(pyonsager.likelihood, docs/likelihood.md)",
         "error": "inverse observed Fisher information of each model + spread between models "
                  "(Akaike weights); delta error neglects the kappa-L00 correlation",
