@@ -105,7 +105,7 @@ FALL_DROP = 4.0
 GOF_ALPHA = 0.01
 #: ... or when the misfit it detects is smaller than this (rms relative misfit of S, i.e. of
 #: log S, information-weighted over the band): a significant but irrelevant misfit
-GOF_RELEVANCE = 0.03
+GOF_RELEVANCE = 0.02
 
 
 # --------------------------------------------------------------------------------------------
