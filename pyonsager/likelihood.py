@@ -36,9 +36,9 @@ Green-Kubo prefactor.
   band (models and nuisance blocks) ends at the highest cutoff of an adequate model.  (The
   relevance condition: at 1e6 samples the test detects misfits of a fraction of a percent,
   chance deviations of the exact model included, and one rejection of the top bands would
-  throw most of the band away.)  Without the rule, a steep or peaked band above the plateau, which the
-  octave nuisance fits describe worse than one global polynomial, hands the Akaike weight to
-  the widest (least adequate) bands.
+  throw most of the band away.)  Without the rule, a steep or peaked band above the
+  plateau, which the octave nuisance fits describe worse than one global polynomial, hands
+  the Akaike weight to the widest (least adequate) bands.
 * Top of the band: the Nyquist frequency (or the last bin read), unless the smoothed
   spectrum rises by a factor ``GUARD_RISE`` above its minimum at lower frequencies (a
   resonance such as an optical peak, :func:`_resonance_guard`): the band then ends there.
@@ -496,9 +496,9 @@ def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance
     """Fit every model (family, spec) at every cutoff; keep the adequate ones.
 
     1. Every model is fitted on its band [0, f_c] and tested there by the block score test
-       (:func:`_gof_pvalue`, ``score(fam, spec, c, u, g_hi) -> (score, var, info)``); models with
-       p-value below ``GOF_ALPHA`` and misfit size D >= ``GOF_RELEVANCE`` are rejected
-       (``score`` returns (score, var, info), info the information in relative units).
+       (:func:`_gof_pvalue`, ``score(fam, spec, c, u, g_hi) -> (score, var, info)``, info
+       the information per group in relative units); models with p-value below
+       ``GOF_ALPHA`` and misfit size D >= ``GOF_RELEVANCE`` are rejected.
     2. The top of the compared band, g_top, is the highest cutoff of an adequate model (never
        above g_max, the resonance guard): above it no low-order model describes the spectrum,
        so neither the models nor their nuisance description of the band above f_c may be
