@@ -70,6 +70,8 @@ from typing import Optional, Sequence
 import numpy as np
 from scipy import fft as _fft
 
+from .errors import InputError, TooFewSamples
+
 __all__ = [
     "LikelihoodResult", "SpectrumFit", "likelihood_analysis", "fit_spectrum",
     "fit_cross_spectrum", "bin_dof", "low_frequency_periodogram", "reduced_from_matrix",
@@ -159,13 +161,13 @@ def reduced_from_matrix(mat: np.ndarray, ndir: int) -> np.ndarray:
     k = mat.shape[-1]
     nu = ndir - k + 1
     if nu < 1:
-        raise ValueError(f"{k} fluxes need at least {k} equivalent directions, got {ndir}")
+        raise InputError(f"{k} fluxes need at least {k} equivalent directions, got {ndir}")
     if k == 1:
         return mat[:, 0, 0].real * 1.0
     try:
         y = np.linalg.solve(mat[:, 1:, 1:], mat[:, 1:, 0:1])[..., 0]
     except np.linalg.LinAlgError:
-        raise ValueError("the mass fluxes are linearly dependent (singular cross-spectrum): drop "
+        raise InputError("the mass fluxes are linearly dependent (singular cross-spectrum): drop "
                          "one species (total momentum is conserved) or a duplicate flux") from None
     red = (mat[:, 0, 0] - np.einsum("fi,fi->f", mat[:, 0, 1:], y)).real
     return red * (ndir / nu)
@@ -544,7 +546,7 @@ def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance
                 cand.append((fam_i, npar, ic, fc, nll, v0, var0, pv, int(g_hi), x2, gdf, size))
                 coefs.append((fam, spec, c, xc))
     if not cand:
-        raise ValueError("no model could be fitted to the spectrum: the series is too short or "
+        raise InputError("no model could be fitted to the spectrum: the series is too short or "
                          "the spectrum is not positive")
     # adequate: no significant misfit, or one too small to matter (GOF_RELEVANCE): at large N
     # the test detects misfits of a fraction of a percent, chance deviations included, and
@@ -569,7 +571,7 @@ def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance
 def _auto_specs(max_order: int, families: Sequence[str]) -> list[tuple[str, list]]:
     for fam in families:
         if fam not in FAMILIES:
-            raise ValueError(f"unknown model family {fam!r}: use {FAMILIES}")
+            raise InputError(f"unknown model family {fam!r}: use {FAMILIES}")
     return [(fam, [(p,) for p in range(1, max_order + 1)]) for fam in families]
 
 
@@ -616,7 +618,7 @@ def fit_spectrum(periodogram: np.ndarray, dof: np.ndarray, dt: float, df: float,
     """
     y = np.asarray(periodogram, dtype=float)
     if not np.all(y > 0):
-        raise ValueError("the periodogram is not positive at every frequency: the mass fluxes "
+        raise InputError("the periodogram is not positive at every frequency: the mass fluxes "
                          "are linearly dependent (drop one species) or a flux is identically zero")
     grid = _make_grid(y.size, dt, df) if _grid is None else _grid
     yp, npool = _pool(y, np.asarray(dof, dtype=float), grid)
@@ -727,19 +729,19 @@ def _check(x: np.ndarray, dt: float) -> np.ndarray:
     if x.ndim == 2:
         x = x[:, None, :]
     if x.ndim != 3:
-        raise ValueError(f"fluxes must have shape (N, k, 3) (samples, channels, directions), "
+        raise InputError(f"fluxes must have shape (N, k, 3) (samples, channels, directions), "
                          f"got {np.shape(x)}")
     n, k, ndir = x.shape
     if not (np.isfinite(dt) and dt > 0):
-        raise ValueError(f"time between samples must be positive, got dt={dt}")
+        raise InputError(f"time between samples must be positive, got dt={dt}")
     if ndir < k:
-        raise ValueError(f"{k} fluxes need at least {k} equivalent directions (got {ndir}): "
+        raise InputError(f"{k} fluxes need at least {k} equivalent directions (got {ndir}): "
                          "drop a mass flux")
     if n < MIN_SAMPLES:
-        raise ValueError(f"the likelihood estimator needs at least {MIN_SAMPLES} samples, got {n}: "
-                         "analyse a longer run")
+        raise TooFewSamples(f"the likelihood estimator needs at least {MIN_SAMPLES} samples, "
+                            f"got {n}: analyse a longer run")
     if not np.all(np.isfinite(x)):
-        raise ValueError("fluxes contain NaN or inf: remove the bad rows")
+        raise InputError("fluxes contain NaN or inf: remove the bad rows")
     return x
 
 

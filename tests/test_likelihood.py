@@ -267,22 +267,25 @@ def test_reduced_periodogram_chi2_dof(k):
 # ------------------------------------------------------------------ bad input
 
 def test_too_few_samples_is_a_clear_error():
-    with pytest.raises(ValueError, match="at least 64 samples"):
+    from pyonsager.errors import TooFewSamples
+    with pytest.raises(TooFewSamples, match="at least 64 samples"):
         lk.likelihood_analysis(np.zeros((10, 2, 3)) + 1.0, 0.1)
 
 
 def test_bad_input_errors():
+    """User-fixable input raises pyonsager's InputError (a ValueError) naming the fix."""
+    from pyonsager.errors import InputError
     x = LOR.series(2000, 1)
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(InputError, match="NaN"):
         bad = x.copy()
         bad[5, 0, 0] = np.nan
         lk.likelihood_analysis(bad, 0.1)
-    with pytest.raises(ValueError, match="dt"):
+    with pytest.raises(InputError, match="dt"):
         lk.likelihood_analysis(x, 0.0)
     dep = np.stack([x[:, 0], x[:, 1], 2.0 * x[:, 1]], axis=1)
-    with pytest.raises(ValueError, match="linearly dependent"):
+    with pytest.raises(InputError, match="linearly dependent"):
         lk.likelihood_analysis(dep, 0.1)
-    with pytest.raises(ValueError, match="directions"):
+    with pytest.raises(InputError, match="directions"):
         lk.likelihood_analysis(np.repeat(x[:, :, :1], 1, axis=2), 0.1)
 
 
