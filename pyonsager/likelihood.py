@@ -31,11 +31,14 @@ Green-Kubo prefactor.
   in octave blocks (2 parameters per block).  Every (family, p, f_c) is then one model of
   the same bins, AIC = 2 NLL + 2 (p + 2 n_blocks).
 * Adequacy: each fitted model is tested on its own band by a block score test (quarter-octave
-  blocks between the cutoffs, :func:`_gof_pvalue`); models with p < ``GOF_ALPHA`` are
-  dropped, and the compared band (models and nuisance blocks) ends at the highest cutoff of
-  an adequate model.  Without this, a steep or peaked band above the plateau, which the
-  octave nuisance fits describe worse than one global polynomial, hands the Akaike weight to
-  the widest (least adequate) bands.
+  blocks between the cutoffs, :func:`_gof_pvalue`); models with p < ``GOF_ALPHA`` *and* an
+  estimated rms misfit of log S of at least ``GOF_RELEVANCE`` are dropped, and the compared
+  band (models and nuisance blocks) ends at the highest cutoff of an adequate model.  (The
+  relevance condition: at 1e6 samples the test detects misfits of a fraction of a percent,
+  chance deviations of the exact model included, and one rejection of the top bands would
+  throw most of the band away.)  Without the rule, a steep or peaked band above the
+  plateau, which the octave nuisance fits describe worse than one global polynomial, hands
+  the Akaike weight to the widest (least adequate) bands.
 * Top of the band: the Nyquist frequency (or the last bin read), unless the smoothed
   spectrum rises by a factor ``GUARD_RISE`` above its minimum at lower frequencies (a
   resonance such as an optical peak, :func:`_resonance_guard`): the band then ends there.
@@ -67,7 +70,7 @@ from typing import Optional, Sequence
 import numpy as np
 from scipy import fft as _fft
 
-from pyonsager.errors import InputError, TooFewSamples
+from .errors import InputError, TooFewSamples
 
 __all__ = [
     "LikelihoodResult", "SpectrumFit", "likelihood_analysis", "fit_spectrum",
@@ -100,8 +103,11 @@ GUARD_RISE = 2.0
 #: Onsager-matrix elements (not kappa): the band ends where the auto-spectrum has fallen by
 #: this factor below its low-frequency maximum
 FALL_DROP = 4.0
-#: a model is adequate on its band when its block score test has p-value >= GOF_ALPHA
+#: a model is adequate on its band when its block score test has p-value >= GOF_ALPHA ...
 GOF_ALPHA = 0.01
+#: ... or when the misfit it detects is smaller than this (rms relative misfit of S, i.e. of
+#: log S, information-weighted over the band): a significant but irrelevant misfit
+GOF_RELEVANCE = 0.02
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,7 +161,7 @@ def reduced_from_matrix(mat: np.ndarray, ndir: int) -> np.ndarray:
     k = mat.shape[-1]
     nu = ndir - k + 1
     if nu < 1:
-        raise ValueError(f"{k} fluxes need at least {k} equivalent directions, got {ndir}")
+        raise InputError(f"{k} fluxes need at least {k} equivalent directions, got {ndir}")
     if k == 1:
         return mat[:, 0, 0].real * 1.0
     try:
@@ -357,8 +363,9 @@ class SpectrumFit:
     value, error: S(0)/2 and its standard error (units of the spectrum).  For auto-spectra the
     average is taken on log S(0) (``log_value``, ``log_error``) and value = exp(mean)/2.
     models: one row per fitted model: (family index, order p, cutoff index, f_c, AIC, weight,
-    v = log S(0) (auto) or S(0) (cross), var v, goodness-of-fit p-value) of the adequate
-    models (p-value >= ``GOF_ALPHA``).  g_max: the resonance (and fall) guard's band top;
+    v = log S(0) (auto) or S(0) (cross), var v, goodness-of-fit p-value, its X^2, its dof,
+    rms relative misfit D) of the adequate models (p-value >= ``GOF_ALPHA`` or
+    D < ``GOF_RELEVANCE``).  g_max: the resonance (and fall) guard's band top;
     g_top: the top of the compared band (highest cutoff of an adequate model).  best: row index of the AIC minimum.
     frequencies, data: pooled frequencies and pooled periodogram (units of S, i.e. 2x the
     transport units) up to the highest cutoff; fit: the best model's S on those frequencies
@@ -449,27 +456,41 @@ def _nuisance_blocks(grid: _Grid, g_lo: int, g_max: int) -> list[tuple[int, int]
     return [(int(a), int(b)) for a, b in zip(e[:-1], e[1:])]
 
 
-def _gof_pvalue(grid: _Grid, g_hi: int, score: np.ndarray, var: np.ndarray, npar: int) -> float:
-    """p-value of the block score test of one fitted model on its band [0, g_hi).
+def _gof_pvalue(grid: _Grid, g_hi: int, score: np.ndarray, var: np.ndarray, npar: int,
+                info: Optional[np.ndarray] = None) -> tuple[float, float, int, float]:
+    """Block score test of one fitted model on its band [0, g_hi), and the size of the misfit.
 
     The band is cut into the blocks between consecutive cutoffs of the grid (quarter octaves
     above the smallest cutoff, whose band is the first block).  score_j is the derivative of
-    the log-likelihood of group j with respect to a local shift of log S (Gamma data:
-    (n_j/2)(y_j/S_j - 1), variance n_j/2; Gaussian data: w_j (y_j - S_j)/S-scale, variance
-    w_j); z_b = sum_{j in b} score_j / sqrt(sum var_j) is N(0, 1) per block under the model,
-    and X^2 = sum_b z_b^2 ~ chi^2 with B - p dof (p fitted coefficients).  A band with
-    B <= p blocks cannot be tested (p-value 1).
+    the log-likelihood of group j with respect to a local shift of the spectrum (Gamma data:
+    shift of log S, (n_j/2)(y_j/S_j - 1), variance n_j/2; Gaussian data: shift of S,
+    w_j (y_j - S_j), variance w_j); z_b = sum_{j in b} score_j / sqrt(sum var_j) is N(0, 1) per
+    block under the model, and X^2 = sum_b z_b^2 ~ chi^2 with B - p dof (p fitted
+    coefficients).  A band with B <= p blocks cannot be tested (p-value 1, misfit 0).
+
+    Misfit size: under a misfit delta_b of the log spectrum in block b (Gamma data),
+    E z_b^2 = 1 + delta_b^2 V_b with V_b = sum_{j in b} var_j, so
+    D^2 = max(0, X^2 - (B - p)) / sum_b V_b estimates the information-weighted mean of
+    delta_b^2: D is the rms relative misfit of S.  ``info`` (default ``var``): the
+    information per group in relative units when ``var`` is not (Gaussian data: n_j, since
+    w_j = n_j / (S_aa S_bb + S_ab^2) and the misfit is then relative to that scale).
+
+    Returns (p-value, X^2, B - p, D).
     """
     from scipy.special import chdtrc
     e = grid.edges[grid.edges < g_hi]
     e = np.concatenate([[0], e, [g_hi]])
     nblk = e.size - 1
     if nblk <= npar:
-        return 1.0
+        return 1.0, 0.0, 0, 0.0
     cs = np.concatenate([[0.0], np.cumsum(score)])
     cv = np.concatenate([[0.0], np.cumsum(var)])
     zb = (cs[e[1:]] - cs[e[:-1]]) / np.sqrt(cv[e[1:]] - cv[e[:-1]])
-    return float(chdtrc(nblk - npar, float(np.sum(zb ** 2))))
+    x2 = float(np.sum(zb ** 2))
+    dof = int(nblk - npar)
+    vtot = float(np.sum(var if info is None else info))
+    size = float(np.sqrt(max(0.0, x2 - dof) / vtot))
+    return float(chdtrc(dof, x2)), x2, dof, size
 
 
 def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance,
@@ -477,8 +498,9 @@ def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance
     """Fit every model (family, spec) at every cutoff; keep the adequate ones.
 
     1. Every model is fitted on its band [0, f_c] and tested there by the block score test
-       (:func:`_gof_pvalue`, ``score(fam, spec, c, u, g_hi) -> (score, var)``); models with
-       p-value below ``GOF_ALPHA`` are rejected.
+       (:func:`_gof_pvalue`, ``score(fam, spec, c, u, g_hi) -> (score, var, info)``, info
+       the information per group in relative units); models with p-value below
+       ``GOF_ALPHA`` and misfit size D >= ``GOF_RELEVANCE`` are rejected.
     2. The top of the compared band, g_top, is the highest cutoff of an adequate model (never
        above g_max, the resonance guard): above it no low-order model describes the spectrum,
        so neither the models nor their nuisance description of the band above f_c may be
@@ -487,8 +509,8 @@ def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance
     3. AIC = 2 (NLL_band + NLL_nuisance) + 2 (n_params + 2 n_blocks), the nuisance blocks
        covering (f_c, g_top] (:func:`_nuisance_blocks`).
 
-    Returns rows (family index, n_params, cutoff index, f_c, AIC, v, var v, GOF p-value) of the
-    adequate models, per row (family, spec, coefficients, x_c), and g_top.
+    Returns rows (family index, n_params, cutoff index, f_c, AIC, v, var v, GOF p-value, X^2,
+    dof, D) of the adequate models, per row (family, spec, coefficients, x_c), and g_top.
     """
     cache: dict = {}
 
@@ -517,16 +539,19 @@ def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance
                     continue
                 c, nll, var0, v0 = out
                 done[(fam, spec)] = c
-                pv = 1.0
+                pv, x2, gdf, size = 1.0, 0.0, 0, 0.0
                 if score is not None:
-                    sc, sv = score(fam, spec, c, u, g_hi)
-                    pv = _gof_pvalue(grid, int(g_hi), sc, sv, npar)
-                cand.append((fam_i, npar, ic, fc, nll, v0, var0, pv, int(g_hi)))
+                    sc, sv, si = score(fam, spec, c, u, g_hi)
+                    pv, x2, gdf, size = _gof_pvalue(grid, int(g_hi), sc, sv, npar, si)
+                cand.append((fam_i, npar, ic, fc, nll, v0, var0, pv, int(g_hi), x2, gdf, size))
                 coefs.append((fam, spec, c, xc))
     if not cand:
         raise InputError("no model could be fitted to the spectrum: the series is too short or "
                          "the spectrum is not positive")
-    ok = [i for i, r in enumerate(cand) if r[7] >= GOF_ALPHA]
+    # adequate: no significant misfit, or one too small to matter (GOF_RELEVANCE): at large N
+    # the test detects misfits of a fraction of a percent, chance deviations included, and
+    # one rejection of the top bands would otherwise discard most of the band
+    ok = [i for i, r in enumerate(cand) if r[7] >= GOF_ALPHA or r[11] < GOF_RELEVANCE]
     if not ok:                       # nothing adequate: keep the narrowest band's models
         g0 = min(r[8] for r in cand)
         ok = [i for i, r in enumerate(cand) if r[8] == g0]
@@ -535,18 +560,18 @@ def _run_models(grid: _Grid, families: Sequence[tuple[str, list]], fit, nuisance
         g_top = g_max                # adequate up to the last cutoff: keep the whole band
     rows = []
     for i in ok:
-        fam_i, npar, ic, fc, nll, v0, var0, pv, g_hi = cand[i]
+        fam_i, npar, ic, fc, nll, v0, var0, pv, g_hi, x2, gdf, size = cand[i]
         blocks = _nuisance_blocks(grid, g_hi, g_top) if g_hi < g_top else []
         tail = sum(nuis(a, b) for a, b in blocks)
         aic = 2.0 * (nll + tail) + 2.0 * (npar + NUISANCE_NPAR * len(blocks))
-        rows.append((fam_i, npar, ic, fc, aic, v0, var0, pv))
+        rows.append((fam_i, npar, ic, fc, aic, v0, var0, pv, x2, gdf, size))
     return np.array(rows, dtype=float), [coefs[i] for i in ok], int(g_top)
 
 
 def _auto_specs(max_order: int, families: Sequence[str]) -> list[tuple[str, list]]:
     for fam in families:
         if fam not in FAMILIES:
-            raise ValueError(f"unknown model family {fam!r}: use {FAMILIES}")
+            raise InputError(f"unknown model family {fam!r}: use {FAMILIES}")
     return [(fam, [(p,) for p in range(1, max_order + 1)]) for fam in families]
 
 
@@ -613,7 +638,7 @@ def fit_spectrum(periodogram: np.ndarray, dof: np.ndarray, dt: float, df: float,
 
     def score(fam, spec, c, u, g_hi):
         h = 0.5 * npool[:g_hi]
-        return h * (yp[:g_hi] / _eval_model(fam, spec, c, u) - 1.0), h
+        return h * (yp[:g_hi] / _eval_model(fam, spec, c, u) - 1.0), h, h
 
     g_max = _resonance_guard(yp, npool, grid)
     if fall_guard:
@@ -666,7 +691,7 @@ def fit_cross_spectrum(cross: np.ndarray, auto_a: np.ndarray, auto_b: np.ndarray
 
     def score(fam, spec, c, u, g_hi):
         ww = w[:g_hi]
-        return ww * (yp[:g_hi] - _eval_model(fam, spec, c, u)), ww
+        return ww * (yp[:g_hi] - _eval_model(fam, spec, c, u)), ww, npool[:g_hi]
 
     rows, coefs, _ = _run_models(grid, [("linear", [(p,) for p in range(1, max_order + 1)])],
                                  fit, nuis, g_max, score)
@@ -704,7 +729,7 @@ def _check(x: np.ndarray, dt: float) -> np.ndarray:
     if x.ndim == 2:
         x = x[:, None, :]
     if x.ndim != 3:
-        raise ValueError(f"fluxes must have shape (N, k, 3) (samples, channels, directions), "
+        raise InputError(f"fluxes must have shape (N, k, 3) (samples, channels, directions), "
                          f"got {np.shape(x)}")
     n, k, ndir = x.shape
     if not (np.isfinite(dt) and dt > 0):
@@ -856,7 +881,8 @@ def apply_likelihood(res, arrays: Sequence[np.ndarray], names: Sequence[str],
         "models": int(fit.models.shape[0]), "ndf": int(r.ndf),
         "method": {"rule": "maximum likelihood fits of the reduced periodogram (chi^2 with "
                 f"{r.ndf} dof) over cutoffs and model orders, those adequate on their band "
-                f"(block score test, p >= {GOF_ALPHA}) Akaike-weighted "
+                f"(block score test: p >= {GOF_ALPHA} or rms misfit of log S < {GOF_RELEVANCE}) "
+                "Akaike-weighted "
                 "(pyonsager.likelihood, docs/likelihood.md)",
         "error": "inverse observed Fisher information of each model + spread between models "
                  "(Akaike weights); delta error neglects the kappa-L00 correlation",

@@ -104,13 +104,78 @@ def test_goodness_of_fit_level_and_power():
         y = s_true * rng.chisquare(dof) / dof
         yp, npool = lk._pool(y, dof, grid)
         h = 0.5 * npool[:g]
-        p_null.append(lk._gof_pvalue(grid, g, h * (yp[:g] / s_pool[:g] - 1.0), h, 0))
-        p_alt.append(lk._gof_pvalue(grid, g, h * (yp[:g] / wrong[:g] - 1.0), h, 0))
+        p_null.append(lk._gof_pvalue(grid, g, h * (yp[:g] / s_pool[:g] - 1.0), h, 0)[0])
+        p_alt.append(lk._gof_pvalue(grid, g, h * (yp[:g] / wrong[:g] - 1.0), h, 0)[0])
     p_null, p_alt = np.asarray(p_null), np.asarray(p_alt)
     for alpha in (0.05, 0.2):
         rate = np.mean(p_null < alpha)
         assert abs(rate - alpha) < 4 * np.sqrt(alpha * (1 - alpha) / p_null.size), (alpha, rate)
     assert np.mean(p_alt < lk.GOF_ALPHA) > 0.95
+
+
+def test_misfit_size_estimates_the_rms_relative_misfit():
+    """D = sqrt(max(0, X^2 - dof) / sum V) of the block score test estimates the rms
+    relative misfit of the spectrum: Gamma data (n = 4 dof, 2^17 bins) from the Lorentzian's
+    exact reduced spectrum, tested against S exp(delta) with delta = 5 % on the upper half of
+    the band and 0 below.  Reference by hand: the mean score of group j is
+    h_j (S_true/S_model - 1) = h_j (e^-delta_j - 1), so E z_b^2 - 1 = V_b (e^-delta_b - 1)^2
+    and D^2 -> sum_b V_b (e^-delta_b - 1)^2 / sum V.  Under the exact model D is a chance
+    value: its 95 % point is sqrt((chi^2_0.95(B) - B) / sum V) (B blocks, no fitted
+    coefficient), ~0.8 % here, below half the relevance threshold."""
+    n = 1 << 18
+    f = np.arange(n // 2 + 1) / (n * LOR.dt)
+    s_true = LOR.reduced_spectrum(f)
+    dof = lk.bin_dof(f.size, 2, True)
+    grid = lk._make_grid(f.size, LOR.dt, f[1])
+    g = int(grid.edges[-1])
+    s_pool, npool = lk._pool(s_true, dof, grid)
+    delta = np.where(grid.freq > 0.5 * grid.freq[g - 1], 0.05, 0.0)[:g]
+    h = 0.5 * npool[:g]
+    expected = np.sqrt(np.sum(h * (np.exp(-delta) - 1.0) ** 2) / np.sum(h))
+    rng = np.random.default_rng(5)
+    d_alt, d_null = [], []
+    for _ in range(40):
+        yp, _ = lk._pool(s_true * rng.chisquare(dof) / dof, dof, grid)
+        d_alt.append(lk._gof_pvalue(grid, g, h * (yp[:g] / (s_pool[:g] * np.exp(delta)) - 1.0),
+                                    h, 0)[3])
+        d_null.append(lk._gof_pvalue(grid, g, h * (yp[:g] / s_pool[:g] - 1.0), h, 0)[3])
+    assert np.mean(d_alt) == pytest.approx(expected, rel=0.05), (np.mean(d_alt), expected)
+    from scipy.stats import chi2
+    nblk = int(np.sum(grid.edges < g)) + 1
+    d95 = np.sqrt((chi2.ppf(0.95, nblk) - nblk) / np.sum(h))
+    q95 = np.quantile(d_null, 0.95)
+    assert q95 == pytest.approx(d95, rel=0.25), (q95, d95)
+    assert d95 < 0.5 * lk.GOF_RELEVANCE
+
+
+def test_significant_but_irrelevant_misfit_keeps_the_band():
+    """At 2^20 bins the block test detects a misfit of 1 % of S: Gamma data from the exact
+    Lorentzian reduced spectrum times 1 +- 1 % (alternating quarter-octave blocks above
+    f = 0.2, so S(0) is untouched) reject even the exact model (p << GOF_ALPHA).  With the
+    relevance threshold the whole band stays (it is 1 %, below GOF_RELEVANCE) and kappa is
+    within 3 errors of the exact value with an error below 1 %; without it (threshold 0) the
+    compared band is cut (at f ~ 0.8 here) and the error grows (by ~20 % here)."""
+    n = 1 << 21
+    f = np.arange(n // 2 + 1) / (n * LOR.dt)
+    s_true = LOR.reduced_spectrum(f)
+    dof = lk.bin_dof(f.size, 2, True)
+    grid = lk._make_grid(f.size, LOR.dt, f[1])
+    blk = np.searchsorted(grid.edges, np.searchsorted(grid.start, np.arange(f.size), "right") - 1,
+                          "right")
+    wiggle = np.where(f > 0.2, 1.0 + 0.01 * (-1.0) ** blk, 1.0)
+    y = s_true * wiggle * np.random.default_rng(8).chisquare(dof) / dof
+    fit = lk.fit_spectrum(y, dof, LOR.dt, f[1], _grid=grid)
+    exact = LOR.kappa()
+    assert fit.g_top == fit.g_max == grid.x.size                 # the whole band is compared
+    assert np.min(fit.models[:, 8]) < 1e-6                       # the misfit is significant
+    assert abs(fit.value - exact) < 3 * fit.error and fit.error < 0.01 * exact
+    old = lk.GOF_RELEVANCE
+    try:
+        lk.GOF_RELEVANCE = 0.0
+        strict = lk.fit_spectrum(y, dof, LOR.dt, f[1], _grid=grid)
+    finally:
+        lk.GOF_RELEVANCE = old
+    assert strict.g_top < grid.x.size and strict.error > 1.1 * fit.error
 
 
 # ------------------------------------------------------------------ exact identities
@@ -202,22 +267,25 @@ def test_reduced_periodogram_chi2_dof(k):
 # ------------------------------------------------------------------ bad input
 
 def test_too_few_samples_is_a_clear_error():
-    with pytest.raises(ValueError, match="at least 64 samples"):
+    from pyonsager.errors import TooFewSamples
+    with pytest.raises(TooFewSamples, match="at least 64 samples"):
         lk.likelihood_analysis(np.zeros((10, 2, 3)) + 1.0, 0.1)
 
 
 def test_bad_input_errors():
+    """User-fixable input raises pyonsager's InputError (a ValueError) naming the fix."""
+    from pyonsager.errors import InputError
     x = LOR.series(2000, 1)
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(InputError, match="NaN"):
         bad = x.copy()
         bad[5, 0, 0] = np.nan
         lk.likelihood_analysis(bad, 0.1)
-    with pytest.raises(ValueError, match="dt"):
+    with pytest.raises(InputError, match="dt"):
         lk.likelihood_analysis(x, 0.0)
     dep = np.stack([x[:, 0], x[:, 1], 2.0 * x[:, 1]], axis=1)
-    with pytest.raises(ValueError, match="linearly dependent"):
+    with pytest.raises(InputError, match="linearly dependent"):
         lk.likelihood_analysis(dep, 0.1)
-    with pytest.raises(ValueError, match="directions"):
+    with pytest.raises(InputError, match="directions"):
         lk.likelihood_analysis(np.repeat(x[:, :, :1], 1, axis=2), 0.1)
 
 
