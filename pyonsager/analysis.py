@@ -46,6 +46,7 @@ import numpy as np
 from . import channels
 from . import units as U
 from .correlator import CorrelationData, OnlineCorrelator
+from pyonsager.estimators import DEFAULT_ESTIMATOR
 from .errors import InputError, TooFewSamples
 from .fluxes import FluxMetadata, FluxSeries
 from .gauge import default_shifts, gauge_sensitivity
@@ -557,7 +558,7 @@ def analyze_series(series: FluxSeries, estimator: Optional[str] = None, *,
                  drop="auto", window=DEFAULT_WINDOW, too_few=None)
     used, analysis_overrides = resolve_analysis(recorded, given, unset)
     too_few = used["too_few"] or "error"
-    estimator = used["estimator"] or "green-kubo"
+    estimator = used["estimator"] or DEFAULT_ESTIMATOR
     max_lag, cutoff, fstar, pstar = used["max_lag"], used["cutoff"], used["fstar"], used["pstar"]
     mobile, drop, window = used["mobile"], used["drop"], float(used["window"])
     if mobile is not None:
@@ -613,7 +614,16 @@ def analyze_series(series: FluxSeries, estimator: Optional[str] = None, *,
     elif estimator == "likelihood":
         from pyonsager.likelihood import apply_likelihood
 
-        apply_likelihood(res, arrays, names, gk.selected, md)
+        if used["estimator"] is None and len(gk.selected) > arrays[0].shape[1]:
+            # the default may not refuse what Green-Kubo can do: the likelihood fit needs at
+            # least as many components (directions) as independent fluxes
+            res.warnings.append(
+                f"{len(gk.selected)} independent fluxes and {arrays[0].shape[1]} directions: "
+                "the default likelihood estimator needs at least as many directions as fluxes; "
+                "kappa is the Green-Kubo estimate (analyse several runs together with "
+                "analyze FILE FILE ... to use the likelihood estimator)")
+        else:
+            apply_likelihood(res, arrays, names, gk.selected, md)
     res.analysis_overrides = analysis_overrides
     return res
 

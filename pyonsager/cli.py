@@ -18,6 +18,7 @@ import warnings
 from typing import Any, Callable, Optional, Sequence
 
 from pyonsager.errors import TooFewSamples, UserError
+from pyonsager.estimators import DEFAULT_ESTIMATOR, ESTIMATORS
 
 EXIT_USAGE = 2
 
@@ -61,8 +62,9 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
                         "mass fluxes (e.g. compute vcm), L01/L11 are reported in the columns' "
                         "unit; 'mass': extensive mass fluxes in the unit system (metal: "
                         "amu A/ps); any other text names the columns' unit (e.g. A/ps)")
-    p.add_argument("--estimator", choices=("green-kubo", "cepstral", "likelihood"),
-                   help="default: green-kubo, or the one the flux file records")
+    p.add_argument("--estimator", choices=ESTIMATORS,
+                   help=f"default: the one the flux file records, else {DEFAULT_ESTIMATOR} "
+                        "(README: why this default)")
     p.add_argument("--fstar", type=float, metavar="THZ",
                    help="cepstral low-pass frequency f* in THz (default: automatic)")
     p.add_argument("--max-lag", type=float, metavar="TIME",

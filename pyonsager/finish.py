@@ -35,6 +35,7 @@ import yaml
 
 from pyonsager.diffusion import (MSDSeries, classify_mobile, diffusion_unit_factor, fit_diffusion,
                                  mobile_rule, species_report, write_msd)
+from pyonsager.estimators import DEFAULT_ESTIMATOR
 from pyonsager.errors import OverwriteRefused
 from pyonsager.fluxes import FluxMetadata
 from pyonsager.temperature import BlockMeans, RunningMoments
@@ -164,7 +165,7 @@ class RunRecord:
     flux_file: str
     temperature: TemperatureStats
     max_lag: float
-    estimator: str = "green-kubo"
+    estimator: str = DEFAULT_ESTIMATOR
     options: dict = field(default_factory=dict)
     channel_names: Optional[list[str]] = None
     mobile: Optional[list[str]] = None

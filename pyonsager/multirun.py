@@ -41,6 +41,7 @@ from .analysis import (DEFAULT_WINDOW, MIN_SAMPLES_PER_LAG, SOURCE_FILE, SOURCE_
                        _apply_cepstral, _check_fstar, _correlate, _default_max_lag,
                        analyze_correlations)
 from .correlator import OnlineCorrelator
+from pyonsager.estimators import DEFAULT_ESTIMATOR
 from .errors import MismatchedRuns
 from .fluxes import FluxMetadata, FluxSeries
 from .io_dispatch import FACT_RTOL, _same_fact, read_any
@@ -229,7 +230,7 @@ def analyze_files(paths: Sequence[str], **options: Any) -> OnsagerResult:
                  drop="auto", window=DEFAULT_WINDOW, too_few=None)
     recorded = common_recorded_analysis(paths, series, given, unset)
     used, analysis_overrides = resolve_analysis(recorded, given, unset)
-    estimator = used["estimator"] or "green-kubo"
+    estimator = used["estimator"] or DEFAULT_ESTIMATOR
     if estimator not in ("green-kubo", "cepstral", "likelihood"):
         raise ValueError(f"unknown estimator {estimator!r}: use 'green-kubo', 'cepstral' or "
                          "'likelihood'")

@@ -30,6 +30,7 @@ from pyonsager.finish import TemperatureStats, refuse_overwrite
 from pyonsager.channels import ChannelLayout
 from pyonsager.fluxes import FluxMetadata
 from pyonsager.units import LAMMPS_METAL_MVV2E, ase_time_per_ps
+from pyonsager.estimators import DEFAULT_ESTIMATOR
 from pyonsager.errors import ChangingCellError, InputError, TooFewSamples  # noqa: F401
 
 #: columns of a flux-file row before the flux block (pyonsager.channels.LEADING)
@@ -237,7 +238,7 @@ class Session:
     def __init__(self, atoms: Any, dt: float, max_lag: int, species: Sequence[str],
                  mobile: Optional[Sequence[str]], path: str, batch: int, every: int = 1,
                  timestep: float = float("nan"), step_of: Optional[Callable[[], int]] = None,
-                 estimator: str = "green-kubo", msd: bool = True) -> None:
+                 estimator: str = DEFAULT_ESTIMATOR, msd: bool = True) -> None:
         self.atoms = atoms
         self.dt = dt                      # ps between samples
         self.max_lag = max_lag            # samples
@@ -442,7 +443,7 @@ class Session:
 def attach(dyn: Any, every: int = 1, max_lag: float = 1.0,
            mobile: Optional[Sequence[str]] = None, species: Optional[Sequence[str]] = None,
            file: Optional[str] = None, out: Optional[str] = None, batch: int = 100,
-           estimator: str = "green-kubo", msd: bool = True, overwrite: bool = False) -> Session:
+           estimator: str = DEFAULT_ESTIMATOR, msd: bool = True, overwrite: bool = False) -> Session:
     """Sample fluxes from ASE dynamics ``dyn`` every ``every`` steps; returns the Session.
 
     Parameters

@@ -15,7 +15,7 @@ from pyonsager.errors import ConfigError  # noqa: F401 (re-exported)
 
 #: thermostat styles for equilibration -> LAMMPS fix (all are removed before production)
 THERMOSTATS = ("csvr", "langevin", "berendsen", "nose-hoover")
-ESTIMATORS = ("green-kubo", "cepstral", "likelihood")
+from pyonsager.estimators import DEFAULT_ESTIMATOR, ESTIMATORS  # noqa: F401
 #: how the NVE production energy is chosen after equilibration (docs/config.md)
 TEMPERATURE_CONTROLS = ("energy", "none")
 #: potential heat flux: centroid virial where exact, compute onsager ... exact otherwise
@@ -46,7 +46,7 @@ class RunConfig:
     equilibration_steps: int = 0
     thermostat: Thermostat = field(default_factory=Thermostat)
     sample_every: int = 1
-    estimator: str = "green-kubo"
+    estimator: str = DEFAULT_ESTIMATOR
     seed: int = 4928459
     output: str = "onsager_run"
     checkpoint_every: int = 10000
@@ -169,7 +169,7 @@ def load_config(path: str, production_steps: Optional[int] = None,
         raise _err(path, "max_lag", "required: the longest correlation time, in the unit "
                                     "system's time unit (metal: ps, real: fs)")
     max_lag = _pos(path, "max_lag", d["max_lag"])
-    estimator = d.get("estimator", "green-kubo")
+    estimator = d.get("estimator", DEFAULT_ESTIMATOR)
     if estimator not in ESTIMATORS:
         raise _err(path, "estimator", f"{estimator!r} unknown; use {' or '.join(ESTIMATORS)}")
     seed = _int(path, d, "seed", 4928459)

@@ -43,6 +43,7 @@ from pyonsager.fluxes import FluxMetadata
 from pyonsager.lammps.msd import MSDTracker
 from pyonsager.finish import (TemperatureStats, finished_results, refuse_overwrite,  # noqa: F401
                               temperature_keys)
+from pyonsager.estimators import DEFAULT_ESTIMATOR
 from pyonsager.errors import CheckpointError, InputError, OverwriteRefused, SamplingError  # noqa: F401
 
 FIX_ID = "pyonsager_sample"
@@ -632,7 +633,7 @@ class Session:
 def attach(lmp: Any, compute: str = "flux", every: int = 10, max_lag: float = 2.0,
            mobile: Optional[Sequence[str]] = None, file: Optional[str] = None,
            out: Optional[str] = None, batch: Optional[int] = None, comm: Any = None,
-           species: Optional[Sequence[str]] = None, estimator: str = "green-kubo",
+           species: Optional[Sequence[str]] = None, estimator: str = DEFAULT_ESTIMATOR,
            msd: bool = True, progress: bool = True, progress_interval: float = 10.0,
            estimate_interval: float = 30.0, total_steps: Optional[int] = None,
            overwrite: bool = False, virial: Optional[str] = None) -> Session:
