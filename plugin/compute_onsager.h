@@ -29,6 +29,8 @@ class ComputeOnsager : public Compute {
   bool has_charge() const { return chargeflag != 0; }
   // 1 if the potential part comes from the exact finite-difference path, 0 from stress-ID
   bool is_exact() const { return exact != 0; }
+  // called by fix ONSAGER/STASH at pre_reverse on steps that tally per-atom energy
+  void take_stash();
 
   // per-species sums over the group of pe_i and of the atom count, from the last
   // compute_vector(): reduced with the vector, stored just past its size_vector elements
@@ -61,6 +63,17 @@ class ComputeOnsager : public Compute {
   double *dudesum;       // sum over the +/- evaluations of +/- U_a
   std::vector<StyleState> *styles;
   bool warned_kspace_exact;
+
+  // forward difference against the step's own evaluation (one displaced evaluation):
+  // x, short-range per-atom energy and pre-reverse force of every copy at pre_reverse
+  int central_only;            // 1: `exact central`, always two displaced evaluations
+  std::string id_stash;        // the internal fix ONSAGER/STASH
+  class FixOnsagerStash *stash;
+  int nmax_stash;
+  double **x0, **f0, *u0;
+  bigint stash_step;           // step of the stash, -1 if none
+  int stash_nall;
+  bool stash_usable() const;
 
   void init_exact();
   void grow_exact();
