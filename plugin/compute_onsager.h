@@ -77,7 +77,7 @@ class ComputeOnsager : public Compute {
 
   void init_exact();
   void grow_exact();
-  void exact_potential_flux(double *jpot, double *check);
+  bool exact_potential_flux(double *jpot, double *check, bool central);
   void evaluate_short_range();
 };
 
