@@ -665,6 +665,8 @@ void ComputeOnsager::take_stash()
 {
   stash_step = -1;
   if (!exact || central_only || use_eam || force->kspace) return;
+  // r-RESPA calls pre_reverse per level, with that level's forces only
+  if (!utils::strmatch(update->integrate_style, "^verlet")) return;
   for (const auto &st : *styles)
     if (st.sums_eatom && !(*st.eflag_atom && *st.eatom)) return;
 
@@ -701,6 +703,7 @@ bool ComputeOnsager::stash_usable() const
 {
   if (central_only || use_eam || force->kspace) return false;
   if (stash_step != update->ntimestep || update->whichflag != 1) return false;
+  if (!utils::strmatch(update->integrate_style, "^verlet")) return false;
   const int nall = atom->nlocal + atom->nghost;
   if (stash_nall != nall) return false;
   return nall == 0 || memcmp(&x0[0][0], &atom->x[0][0], 3 * sizeof(double) * nall) == 0;
