@@ -52,15 +52,16 @@ class ComputeOnsager : public Compute {
   Compute *lookup(const std::string &, int);
   void check_stress_physics();
 
-  // exact potential flux: central differences of the short-range per-atom energies and
-  // forces along x -> x + e v over every copy (owned + ghost) this rank holds
+  // exact potential flux: finite differences (forward by default, or central) of the
+  // short-range per-atom energies and forces along x -> x + e v over every copy (owned +
+  // ghost) this rank holds
   int exact;             // 1: `exact` in place of stress-ID
   int use_eam;           // 1: the eam family, through onsager_eam_potential_flux()
   double length_scale;   // the largest displacement is EXACT_FRACTION of this
   int nmax_exact;        // rows allocated in the arrays below
   double **vall;         // current velocities of owned and ghost atoms (own forward comm)
   double **xsave, **fsave, **tsave, **fsum;
-  double *dudesum;       // sum over the +/- evaluations of +/- U_a
+  double *dudesum;       // U_a(e) - U_a(0) (forward) or U_a(+) - U_a(-) (central)
   std::vector<StyleState> *styles;
   bool warned_kspace_exact;
 
