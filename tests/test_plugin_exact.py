@@ -1,8 +1,9 @@
 """compute onsager ... exact: the potential heat flux from finite differences of the
 short-range per-atom energies along the velocities, over every copy a rank holds: by default
-a forward difference against the step's own energies and pre-reverse forces (one displaced
-evaluation, first order), `exact central` (and wherever the step's stash is unusable) a
-central one (two evaluations, second order).
+(and with `exact central`) a central difference (two evaluations, second order, the 1e-6
+contract); `exact forward` a forward difference against the step's own energies and
+pre-reverse forces (one displaced evaluation, first order), central wherever the step's stash
+is unusable.
 
 References are independent of the code under test: LAMMPS' own centroid virial where it is
 exact (uf3, lj/cut, born + coul/cut), and a brute-force Jacobian of LAMMPS' per-atom energies
@@ -34,7 +35,7 @@ FWD_TOL = 5e-6
 # the two schemes differ by the forward truncation error: bit-equal vectors would mean the
 # forward path was not taken
 FWD_DIFFERS = 1e-9
-MODES = ["exact", "exact central"]
+MODES = ["exact forward", "exact"]
 
 def vectors(kind: str, path: str, nprocs: int, modes: list[str], tmp_path,
             ids: list[int] | None = None) -> dict:
@@ -77,13 +78,13 @@ def state(tmp_path_factory):
 @pytest.mark.parametrize("kind", ["uf3", "lj", "ionic_cut"])
 def test_exact_equals_centroid_path(state, tmp_path, kind, nprocs):
     r = vectors(kind, state(kind), nprocs, MODES + ["centroid/stress/atom"], tmp_path)
-    errs = block_errors(r["exact central"], r["centroid/stress/atom"])
+    errs = block_errors(r["exact"], r["centroid/stress/atom"])
     assert max(errs[:3]) <= TOL, errs
     assert errs[3] == 0.0 or errs[3] <= 1e-14    # mass fluxes do not involve the virial
-    errs = block_errors(r["exact"], r["centroid/stress/atom"])
+    errs = block_errors(r["exact forward"], r["centroid/stress/atom"])
     assert max(errs[:3]) <= FWD_TOL, errs
     assert errs[3] == 0.0 or errs[3] <= 1e-14
-    assert ps.relerr(r["exact"][6:9], r["exact central"][6:9]) > FWD_DIFFERS
+    assert ps.relerr(r["exact forward"][6:9], r["exact"][6:9]) > FWD_DIFFERS
     assert np.max(np.abs(r["exact"][6:9])) > 1e-3 * np.max(np.abs(r["exact"][3:6]))
 
 
@@ -234,7 +235,7 @@ def test_exact_equals_brute_force(state, tmp_path, kind, nprocs):
         _REFS[kind] = _reference(kind, path, ids)
     ref = _REFS[kind]
     got = vectors(kind, path, nprocs, MODES, tmp_path, ids=ids)
-    central, fwd = got["exact central"][6:9], got["exact"][6:9]
+    central, fwd = got["exact"][6:9], got["exact forward"][6:9]
     assert ps.relerr(central, ref) <= TOL, (central, ref)
     assert ps.relerr(fwd, ref) <= FWD_TOL, (fwd, ref)
     assert ps.relerr(fwd, central) > FWD_DIFFERS
@@ -559,8 +560,8 @@ def test_pyonsager_run_records_the_path_and_both_paths_agree(tmp_path):
     np.testing.assert_array_equal(a[:, :2], b[:, :2])      # steps and temperatures
     np.testing.assert_array_equal(a[:, 5:8], b[:, 5:8])    # convective part
     scale = np.max(np.abs(a[:, 8:11]))
-    # exact samples inside a run with the forward difference (first order)
-    assert np.max(np.abs(a[:, 8:11] - b[:, 8:11])) <= FWD_TOL * scale
+    # `exact` (central differences) inside a run driven by pyonsager
+    assert np.max(np.abs(a[:, 8:11] - b[:, 8:11])) <= TOL * scale
 
 
 def test_sampling_every_step_leaves_trajectory_bit_identical_on_two_ranks(state, tmp_path):
@@ -583,7 +584,7 @@ def _flux_rows(lmp, ids: tuple[str, ...]) -> np.ndarray:
 
 
 def test_minimize_takes_the_central_difference(state):
-    # a minimization has no stash (no min_pre_reverse), so `exact` is `exact central` there;
+    # a minimization has no stash (no min_pre_reverse), so `exact forward` is central there;
     # the run 0 before it shows the two schemes do differ where the stash exists
     s = ps.SYSTEMS["tersoff"]
     lmp = ps.new_lammps()
@@ -591,7 +592,7 @@ def test_minimize_takes_the_central_difference(state):
         ps.load_state(lmp, "tersoff", state("tersoff"))
         lmp.commands_string(f"""
 compute pe all pe/atom
-compute fl all onsager pe exact species {s['species']}
+compute fl all onsager pe exact forward species {s['species']}
 compute fc all onsager pe exact central species {s['species']}
 thermo_style custom step pe c_fl[7] c_fc[7]
 run 0""")
@@ -619,7 +620,7 @@ def test_energy_jump_inside_the_forward_stencil_retakes_the_sample_centrally(sta
 pair_modify pair born shift yes
 fix nve all nve
 compute pe all pe/atom
-compute fl all onsager pe exact species {s['species']}
+compute fl all onsager pe exact forward species {s['species']}
 compute fc all onsager pe exact central species {s['species']}
 thermo_style custom step pe c_fl[7] c_fc[7]
 thermo 1""")
