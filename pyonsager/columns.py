@@ -463,9 +463,10 @@ def _fill_compiled(lib, path: str, start: int, end: int, ncols: int,
 # ..................................................... the generic parsers (pandas, numpy)
 
 
-def _pandas():
-    """pandas if installed and enabled: its C tokenizer is much faster than numpy's loadtxt."""
-    if not USE_PANDAS:
+def _pandas(enabled: Optional[bool] = None):
+    """pandas if installed and enabled (``enabled``, default :data:`USE_PANDAS`): its C
+    tokenizer is much faster than numpy's loadtxt."""
+    if not (USE_PANDAS if enabled is None else enabled):
         return None
     try:
         import pandas
@@ -542,12 +543,12 @@ def _parse_chunk(path: str, start: int, chunk: bytes, ncols: int,
     return _parse_chunk_generic(path, start, chunk, ncols, regular)[0]
 
 
-def _parse_chunk_generic(path: str, start: int, chunk: bytes, ncols: int,
-                         regular: bool) -> tuple[list[np.ndarray], str]:
+def _parse_chunk_generic(path: str, start: int, chunk: bytes, ncols: int, regular: bool,
+                         use_pandas: Optional[bool] = None) -> tuple[list[np.ndarray], str]:
     """:func:`_parse_chunk` without the compiled parser; also names the parser that read the
     chunk ("pandas" or "numpy").  pandas first (single space, then any whitespace), numpy's
-    strict loadtxt last."""
-    pd = _pandas()
+    strict loadtxt last (use_pandas: default :data:`USE_PANDAS`)."""
+    pd = _pandas(use_pandas)
     rows = None
     parser = "pandas"
     if pd is not None:
@@ -572,14 +573,15 @@ def _parse_chunk_generic(path: str, start: int, chunk: bytes, ncols: int,
 
 
 def _parse_range(path: str, start: int, end: int, ncols: int,
-                 usecols: Optional[Sequence[int]],
-                 regular: bool = False) -> tuple[list[np.ndarray], str]:
+                 usecols: Optional[Sequence[int]], regular: bool = False,
+                 use_pandas: Optional[bool] = None) -> tuple[list[np.ndarray], str]:
     """The kept columns (``usecols``, default all) of the complete lines in bytes
-    [start, end), and the parser that read them (a worker process's unit of work)."""
+    [start, end), and the parser that read them (a worker process's unit of work: it gets
+    the caller's ``use_pandas``, not its own module default)."""
     with open(path, "rb") as f:
         f.seek(start)
         chunk = f.read(end - start)
-    cols, parser = _parse_chunk_generic(path, start, chunk, ncols, regular)
+    cols, parser = _parse_chunk_generic(path, start, chunk, ncols, regular, use_pandas)
     return (cols if usecols is None else [cols[j] for j in usecols]), parser
 
 
@@ -709,7 +711,7 @@ def _map_ranges(path: str, ranges: list[tuple[int, int]], ncols: int,
     # spawn, not fork: the caller may hold MPI or threads that a fork would copy half-way
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(_parse_range, path, a, b, ncols, usecols, regular)
+        futures = [pool.submit(_parse_range, path, a, b, ncols, usecols, regular, USE_PANDAS)
                    for a, b in ranges]
         for fut in futures:
             yield fut.result()
