@@ -89,28 +89,15 @@ inline bool is_digit(char c)
   return static_cast<unsigned char>(c - '0') < 10;
 }
 
-/* The common token, in one pass: [sign] digits [. digits] [e [sign] digits] with at most 19
-   digits, whose value is m * 10^e with m <= 2^53 and |e| <= 22 (every %g number, and %.17g
-   ones of moderate exponent).  Then m and 10^|e| are exact doubles and one IEEE multiply or
-   divide, correctly rounded, gives the correctly rounded value of the decimal (Clinger's
-   fast path, which std::from_chars takes first as well: the same double).  Returns false,
-   with p unchanged, for anything else; the caller then asks std::from_chars. */
-inline bool parse_simple(const char *&p, const char *end, double &value)
+/* The common token: [sign] digits [. digits] [e [sign] digits], at most 19 digits, whose
+   value is m * 10^e with m <= 2^53 and |e| <= 22 (every %g number, and %.17g ones of
+   moderate exponent).  Then m and 10^|e| are exact doubles and one IEEE multiply or divide,
+   correctly rounded, gives the correctly rounded value of the decimal (Clinger's fast path,
+   which std::from_chars takes first as well: the same double).  Returns false, with p
+   unchanged, for anything else; the caller then asks std::from_chars. */
+inline bool finish_simple(const char *&p, const char *q, const char *end, bool negative,
+                          uint64_t m, int ndigits, int frac, double &value)
 {
-  const char *q = p;
-  const bool negative = (*q == '-');
-  if (*q == '-' || *q == '+') ++q;
-  uint64_t m = 0;
-  const char *digits = q;
-  while (q < end && is_digit(*q)) m = 10 * m + uint64_t(*q++ - '0');
-  int ndigits = int(q - digits);
-  int frac = 0;
-  if (q < end && *q == '.') {
-    const char *f = ++q;
-    while (q < end && is_digit(*q)) m = 10 * m + uint64_t(*q++ - '0');
-    frac = int(q - f);
-    ndigits += frac;
-  }
   if (ndigits == 0 || ndigits > 19) return false;    // no digits, or m may have wrapped
   int e = 0;
   if (q < end && (*q == 'e' || *q == 'E')) {
@@ -133,6 +120,77 @@ inline bool parse_simple(const char *&p, const char *end, double &value)
   value = negative ? -v : v;
   p = q;
   return true;
+}
+
+// one digit at a time (near the end of the buffer, and for runs of 8 digits or more)
+inline bool parse_simple_bytes(const char *&p, const char *end, double &value)
+{
+  const char *q = p;
+  const bool negative = (*q == '-');
+  if (*q == '-' || *q == '+') ++q;
+  uint64_t m = 0;
+  const char *digits = q;
+  while (q < end && is_digit(*q)) m = 10 * m + uint64_t(*q++ - '0');
+  int ndigits = int(q - digits);
+  int frac = 0;
+  if (q < end && *q == '.') {
+    const char *f = ++q;
+    while (q < end && is_digit(*q)) m = 10 * m + uint64_t(*q++ - '0');
+    frac = int(q - f);
+    ndigits += frac;
+  }
+  return finish_simple(p, q, end, negative, m, ndigits, frac, value);
+}
+
+/* Eight bytes at a time (SWAR, no branch per digit): the bytes minus '0', the length of the
+   leading run of digits, and the value of a run of n < 8 digits.  Little-endian: the first
+   byte is the lowest. */
+inline uint64_t load8_minus_zero(const char *q)
+{
+  uint64_t x;
+  std::memcpy(&x, q, 8);
+  // a borrow runs upwards only from a byte below '0', i.e. past the first non-digit
+  return x - 0x3030303030303030ULL;
+}
+
+inline int digit_run(uint64_t a)
+{
+  // high bit of a byte set when the byte is not a digit (>= 10 after subtracting '0')
+  const uint64_t nondigit = ((a + 0x7676767676767676ULL) | a) & 0x8080808080808080ULL;
+  return nondigit ? __builtin_ctzll(nondigit) >> 3 : 8;
+}
+
+inline uint64_t digits_value(uint64_t a, int n)
+{
+  if (n == 0) return 0;
+  a <<= 8 * (8 - n);    // the n digits to the top bytes, zero digits below
+  a = a * 10 + (a >> 8);
+  a = (((a & 0x000000FF000000FFULL) * 0x000F424000000064ULL)
+       + (((a >> 16) & 0x000000FF000000FFULL) * 0x0000271000000001ULL)) >> 32;
+  return a;
+}
+
+inline bool parse_simple(const char *&p, const char *end, double &value)
+{
+  if (end - p < 24) return parse_simple_bytes(p, end, value);
+  const char *q = p;
+  const bool negative = (*q == '-');
+  if (*q == '-' || *q == '+') ++q;
+  uint64_t a = load8_minus_zero(q);
+  const int n1 = digit_run(a);
+  if (n1 == 8) return parse_simple_bytes(p, end, value);
+  uint64_t m = digits_value(a, n1);
+  q += n1;
+  int frac = 0;
+  if (*q == '.') {
+    ++q;
+    a = load8_minus_zero(q);
+    frac = digit_run(a);
+    if (frac == 8) return parse_simple_bytes(p, end, value);
+    m = m * uint64_t(POW10[frac]) + digits_value(a, frac);
+    q += frac;
+  }
+  return finish_simple(p, q, end, negative, m, n1 + frac, frac, value);
 }
 
 /* Parse one token starting at p (not a blank).  On success store the value, advance p past
