@@ -77,28 +77,39 @@ def make_file(path: str, rows: int, seed: int = 0, fmt_value: str = "%g") -> Non
 
 
 CHILD = textwrap.dedent("""
-    import json, resource, sys, time, warnings
+    import json, os, resource, sys, time, warnings
     sys.path.insert(0, sys.argv[1])
     import pyonsager
+    import pyonsager.columns as columns
     from pyonsager.io_dispatch import read_any
     assert pyonsager.__file__.startswith(sys.argv[1]), pyonsager.__file__
+    if sys.argv[3] == "fallback":
+        columns.USE_COMPILED = False
+    parsers = []
+    read_table = columns.read_table
+    def recording(*args, **kwargs):
+        table = read_table(*args, **kwargs)
+        parsers.extend(getattr(table, "parsers", ()) or ["unreported (a tree without Table.parsers)"])
+        return table
+    columns.read_table = recording
+    extra = {} if sys.argv[4] == "auto" else {"workers": int(sys.argv[4])}
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     s = read_any(sys.argv[2], energy_flux="flux", mass_flux=["mf"], temperature_column="c_T",
-                 units="metal", dt=0.01, volume=17000.0)
+                 units="metal", dt=0.01, volume=17000.0, **extra)
     wall = time.perf_counter() - t0
     ru = resource.getrusage(resource.RUSAGE_SELF)
     cpu = ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime
     check = [float(s.energy_flux[:, 0].sum()), float(s.mass_flux["mf"][:, 2].sum()),
              float(s.temperature.sum()), int(s.steps[-1]), len(s)]
     print(json.dumps({"wall": wall, "cpu": cpu, "peak_mb": ru.ru_maxrss / 1024,
-                      "check": check}))
+                      "check": check, "parsers": sorted(set(parsers))}))
 """)
 
 
-def run_child(root: str, path: str) -> dict:
+def run_child(root: str, path: str, mode: str = "default", workers: str = "auto") -> dict:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    out = subprocess.run([sys.executable, "-c", CHILD, root, path], check=True,
+    out = subprocess.run([sys.executable, "-c", CHILD, root, path, mode, workers], check=True,
                          capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -120,10 +131,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--old-commit", default=None,
-                    help="also time the package at this git revision (e.g. main)")
+                    help="also time the package at this git revision (e.g. 6b6c697)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--format", default="%g", choices=["%g", "%.17g"],
                     help="number format of the file: LAMMPS's default %%g or round-trip %%.17g")
+    ap.add_argument("--workers", default="auto",
+                    help="threads of the compiled parser (processes of the fallback); "
+                         "default: the reader's own choice")
+    ap.add_argument("--fallback", action="store_true",
+                    help="also time this tree without the compiled parser (pandas path)")
     args = ap.parse_args()
     tag = "" if args.format == "%g" else "-17g"
     path = os.path.join(tempfile.gettempdir(), f"pyonsager-bench-columns-{args.rows}{tag}.txt")
@@ -131,23 +147,35 @@ def main() -> None:
         print(f"generating {path} ...", flush=True)
         make_file(path, args.rows, fmt_value=args.format)
     print(f"{path}: {os.path.getsize(path) / 1e9:.3f} GB, {args.rows} rows", flush=True)
-    trees = [("new", ROOT)] + ([("old", old_tree(args.old_commit))] if args.old_commit else [])
-    results: dict[str, list[dict]] = {name: [] for name, _ in trees}
-    for _ in range(args.repeat):
-        for name, root in trees:
-            r = run_child(root, path)
-            results[name].append(r)
-            print(f"{name}: wall {r['wall']:.2f} s, cpu {r['cpu']:.2f} s, "
-                  f"peak RSS {r['peak_mb']:.0f} MB", flush=True)
+    # (label, tree, mode): alternated within each repeat, so that all see the same load
+    trees = [("new", ROOT, "default")]
+    if args.fallback:
+        trees.append(("new-fallback", ROOT, "fallback"))
     if args.old_commit:
-        for r_new, r_old in zip(results["new"], results["old"]):
-            if r_new["check"] != r_old["check"]:
-                raise SystemExit(f"old and new read different numbers: {r_old['check']} vs "
-                                 f"{r_new['check']}")
-        w = [o["wall"] / n["wall"] for n, o in zip(results["new"], results["old"])]
-        c = [o["cpu"] / n["cpu"] for n, o in zip(results["new"], results["old"])]
-        print(f"ratio old/new: wall {np.mean(w):.2f}x, cpu {np.mean(c):.2f}x "
-              f"(same numbers read: checksums equal)")
+        trees.append(("old", old_tree(args.old_commit), "default"))
+    results: dict[str, list[dict]] = {name: [] for name, _, _ in trees}
+    for _ in range(args.repeat):
+        for name, root, mode in trees:
+            r = run_child(root, path, mode, args.workers)
+            results[name].append(r)
+            print(f"{name:>12}: wall {r['wall']:6.2f} s, cpu {r['cpu']:6.2f} s, "
+                  f"peak RSS {r['peak_mb']:4.0f} MB, parsers {','.join(r['parsers'])}",
+                  flush=True)
+    checks = {name: [r["check"] for r in rs] for name, rs in results.items()}
+    first = checks["new"][0]
+    if any(c != first for cs in checks.values() for c in cs):
+        raise SystemExit(f"the trees read different numbers: {checks}")
+    med = {name: {k: float(np.median([r[k] for r in rs])) for k in ("wall", "cpu", "peak_mb")}
+           for name, rs in results.items()}
+    print(f"medians of {args.repeat} (same numbers read everywhere: checksums equal):")
+    for name, m in med.items():
+        print(f"{name:>12}: wall {m['wall']:6.2f} s, cpu {m['cpu']:6.2f} s, "
+              f"peak RSS {m['peak_mb']:4.0f} MB")
+    for name in med:
+        if name != "new":
+            print(f"{name}/new: wall {med[name]['wall'] / med['new']['wall']:.2f}x, "
+                  f"cpu {med[name]['cpu'] / med['new']['cpu']:.2f}x")
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -802,16 +802,27 @@ def check_steps(steps: Optional[np.ndarray], path: str) -> Optional[str]:
     """
     if steps is None or len(steps) < 3:
         return None
-    d = np.diff(steps)
-    bad = np.nonzero(d != d[0])[0]
-    if d[0] > 0 and len(bad) == 0:
+    d0 = steps[1] - steps[0]
+    i = 1 if d0 <= 0 else _first_uneven_step(steps, d0)
+    if i is None:
         return None
-    i = int(bad[0]) + 1 if d[0] > 0 else 1
     msg = (f"{path}: steps are not evenly spaced (data row {i + 1}: step {int(steps[i - 1])} -> "
-           f"{int(steps[i])}, expected +{int(d[0])}); the rows are analysed as if one dt apart "
+           f"{int(steps[i])}, expected +{int(d0)}); the rows are analysed as if one dt apart "
            "-- remove repeated rows of a restarted run or analyse the stretches separately")
     warnings.warn(msg, UserWarning, stacklevel=3)
     return msg
+
+
+def _first_uneven_step(steps: np.ndarray, d0: float) -> Optional[int]:
+    """The first row i with steps[i] - steps[i-1] != d0, or None; block by block (no
+    full-length temporary for a 1e7-row file)."""
+    block = 1 << 18
+    for a in range(0, len(steps) - 1, block):
+        d = np.diff(steps[a:a + block + 1])
+        bad = np.flatnonzero(d != d0)
+        if len(bad):
+            return a + int(bad[0]) + 1
+    return None
 
 
 def _step_of_row(table: Table, row: int) -> Optional[int]:

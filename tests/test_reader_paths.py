@@ -144,6 +144,17 @@ def test_nan_in_fast_path_is_refused_with_its_step(tmp_path, chunk, path_name):
         columns.check_finite(t)
 
 
+def test_uneven_steps_found_past_the_first_block():
+    steps = np.arange(600_000, dtype=np.float64) * 10
+    assert columns.check_steps(steps, "f") is None
+    steps[400_001:] += 10                        # a lost row far beyond the first block
+    with pytest.warns(UserWarning, match=r"data row 400002: step 4000000 -> 4000020, "
+                                         r"expected \+10"):
+        columns.check_steps(steps, "f")
+    with pytest.warns(UserWarning, match=r"data row 2: step 10 -> 0, expected \+-10"):
+        columns.check_steps(np.array([10.0, 0.0, -10.0]), "f")
+
+
 def test_writer_appends_to_a_file_without_rows(tmp_path, path_name):
     cols = flux_columns(["A"], parts=False)
     p = tmp_path / "f.onsager"
