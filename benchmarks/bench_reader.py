@@ -89,7 +89,7 @@ CHILD = textwrap.dedent("""
     read_table = columns.read_table
     def recording(*args, **kwargs):
         table = read_table(*args, **kwargs)
-        parsers.extend(getattr(table, "parsers", ()) or ["unreported (a tree without Table.parsers)"])
+        parsers.extend(getattr(table, "parsers", ()) or ["unreported"])
         return table
     columns.read_table = recording
     extra = {} if sys.argv[4] == "auto" else {"workers": int(sys.argv[4])}
