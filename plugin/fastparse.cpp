@@ -8,7 +8,7 @@
    Grammar (the tokens Python's float() and numpy.loadtxt accept, so that every reader path
    of pyonsager.columns gives the same doubles):
      line    := blank* (field (blank+ field)*)? blank* ('#' anything)? '\n'
-     blank   := ' ' | '\t' | '\r' | '\v' | '\f'
+     blank   := ' ' | '\t' | '\v' | '\f' | '\r' before '\n'
      field   := sign? (decimal | "inf" | "infinity" | "nan")     (letters in any case)
      sign    := '+' | '-'
      decimal := std::from_chars' general format: digits [. digits] [(e|E) sign? digits]
@@ -49,15 +49,19 @@ enum Info : int { ROWS = 0, CONSUMED = 1, BAD_LINE = 2, BAD_OFFSET = 3, BAD_FIEL
 // flags of fastparse_columns
 enum Flags : int { FROM_CHARS_ONLY = 1 };
 
-inline bool is_blank(char c)
+// '\r' only as part of a CRLF line end: numpy and Python's text mode end a line at a bare
+// '\r', so a bare '\r' is no blank here (the line goes to the generic parsers, which decide)
+inline bool is_blank(const char *p, const char *end)
 {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+  const char c = *p;
+  return c == ' ' || c == '\t' || c == '\v' || c == '\f'
+      || (c == '\r' && (p + 1 == end || p[1] == '\n'));
 }
 
 // a token ends at a blank, the end of the line, a comment or the end of the range
 inline bool ends_token(const char *p, const char *end)
 {
-  return p == end || is_blank(*p) || *p == '\n' || *p == '#';
+  return p == end || *p == '\n' || *p == '#' || is_blank(p, end);
 }
 
 inline char lower(char c)
@@ -268,7 +272,7 @@ FASTPARSE_API int fastparse_columns(const char *buf, int64_t len, int32_t ncols,
     int32_t field = 0;
     bool full = row >= max_rows;
     for (;;) {
-      while (p < end && is_blank(*p)) ++p;
+      while (p < end && is_blank(p, end)) ++p;
       if (p == end) break;
       if (*p == '\n') break;
       if (*p == '#') {
