@@ -23,8 +23,9 @@
    divide (parse_simple, Clinger's fast path); every other token goes to std::from_chars (no
    locale); a value outside the double range (1e400, 1e-400) to strtod_l in the C locale,
    which rounds it to +-inf or +-0 as Python does.  "-nan" keeps its sign bit, as Python
-   and numpy do.  The fast path is 2x faster than calling std::from_chars for every token
-   (libstdc++ 12; benchmarks/bench_reader.py).
+   and numpy do.  On a %g file the fast path parses 1.6x faster than std::from_chars alone
+   (libstdc++ 12: 700 vs 450 MB/s per core); runs of 8 digits or more (%.17g) go straight
+   to std::from_chars.
 */
 
 #include <cfenv>
@@ -126,7 +127,7 @@ inline bool finish_simple(const char *&p, const char *q, const char *end, bool n
   return true;
 }
 
-// one digit at a time (near the end of the buffer, and for runs of 8 digits or more)
+// one digit at a time (near the end of the buffer)
 inline bool parse_simple_bytes(const char *&p, const char *end, double &value)
 {
   const char *q = p;
@@ -182,7 +183,7 @@ inline bool parse_simple(const char *&p, const char *end, double &value)
   if (*q == '-' || *q == '+') ++q;
   uint64_t a = load8_minus_zero(q);
   const int n1 = digit_run(a);
-  if (n1 == 8) return parse_simple_bytes(p, end, value);
+  if (n1 == 8) return false;    // long runs of digits (%.17g): std::from_chars is faster
   uint64_t m = digits_value(a, n1);
   q += n1;
   int frac = 0;
@@ -190,7 +191,7 @@ inline bool parse_simple(const char *&p, const char *end, double &value)
     ++q;
     a = load8_minus_zero(q);
     frac = digit_run(a);
-    if (frac == 8) return parse_simple_bytes(p, end, value);
+    if (frac == 8) return false;
     m = m * uint64_t(POW10[frac]) + digits_value(a, frac);
     q += frac;
   }
