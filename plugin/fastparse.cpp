@@ -177,14 +177,21 @@ inline uint64_t digits_value(uint64_t a, int n)
 
 inline bool parse_simple(const char *&p, const char *end, double &value)
 {
-  if (end - p < 24) return parse_simple_bytes(p, end, value);
+  if (end - p < 32) return parse_simple_bytes(p, end, value);
   const char *q = p;
   const bool negative = (*q == '-');
   if (*q == '-' || *q == '+') ++q;
   uint64_t a = load8_minus_zero(q);
-  const int n1 = digit_run(a);
-  if (n1 == 8) return false;    // long runs of digits (%.17g): std::from_chars is faster
+  int n1 = digit_run(a);
   uint64_t m = digits_value(a, n1);
+  if (n1 == 8) {
+    // 8 to 15 integer digits (step counters); longer runs: std::from_chars
+    a = load8_minus_zero(q + 8);
+    const int more = digit_run(a);
+    if (more == 8) return false;
+    m = m * uint64_t(POW10[more]) + digits_value(a, more);
+    n1 += more;
+  }
   q += n1;
   int frac = 0;
   if (*q == '.') {
