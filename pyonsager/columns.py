@@ -302,14 +302,16 @@ def _colmap(ncols: int, usecols: Optional[Sequence[int]]) -> np.ndarray:
 
 
 def _run_compiled(lib, buf: np.ndarray, size: int, ncols: int, cmap: np.ndarray,
-                  out: np.ndarray, row0: int, max_rows: int) -> tuple[int, np.ndarray]:
-    """Parse buf[:size] into columns ``out[:, row0:row0 + max_rows]`` (out: C-ordered
-    (width, capacity), one contiguous array per column); returns (status, info).  The GIL is
-    released during the call (ctypes), so threads parse chunks at the same time."""
+                  out: np.ndarray, row0: int, max_rows: int,
+                  offset: int = 0) -> tuple[int, np.ndarray]:
+    """Parse buf[offset:size] into columns ``out[:, row0:row0 + max_rows]`` (out: C-ordered
+    (width, capacity), one contiguous array per column); returns (status, info) with info's
+    offsets relative to ``offset``.  The GIL is released during the call (ctypes), so
+    threads parse chunks at the same time."""
     info = np.zeros(5, dtype=np.int64)
-    status = lib.fastparse_columns(buf.ctypes.data, size, ncols, cmap.ctypes.data,
-                                   out.ctypes.data + 8 * row0, 1, out.shape[1], max_rows,
-                                   info.ctypes.data, _FP_FLAGS)
+    status = lib.fastparse_columns(buf.ctypes.data + offset, size - offset, ncols,
+                                   cmap.ctypes.data, out.ctypes.data + 8 * row0, 1,
+                                   out.shape[1], max_rows, info.ctypes.data, _FP_FLAGS)
     if status < 0:
         raise RuntimeError("fastparse_columns refused its arguments (a bug in pyonsager)")
     return status, info
@@ -369,9 +371,92 @@ def _bad_line_error(path: str, lineno: int, text: str, tokens: list[str],
 
 
 def _default_threads(nbytes: int) -> int:
-    # a thread per core up to 2 (measured: benchmarks/bench_reader.py); small files in one
+    """2 threads for a large file when a core is idle, else 1.
+
+    Measured (benchmarks/bench_reader.py) on a 2-core machine kept busy by other jobs: a
+    second thread gained no wall time and cost ~0.1 s more CPU per 0.67 GB, so it is used
+    only when the load average leaves a core free."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return 1 if nbytes < _THREADED_MIN_BYTES else max(1, min(2, cores or 1))
+    if nbytes < _THREADED_MIN_BYTES or (cores or 1) < 2:
+        return 1
+    try:
+        idle = (cores or 1) - os.getloadavg()[0]
+    except OSError:
+        idle = 0.0
+    return 2 if idle >= 1.0 else 1
+
+
+def _read_chunk(f, buf: Optional[np.ndarray], a: int, size: int, path: str) -> np.ndarray:
+    """Bytes [a, a + size) of the file into ``buf`` (reused when large enough)."""
+    if buf is None or len(buf) < size:
+        buf = np.empty(max(size, _CHUNK_BYTES + (1 << 16)), dtype=np.uint8)
+    f.seek(a)
+    view, got = memoryview(buf)[:size], 0
+    while got < size:
+        n = f.readinto(view[got:])
+        if not n:
+            raise InputError(f"{path} shrank while being read; read it again")
+        got += n
+    return buf
+
+
+def _initial_capacity(lib, buf: np.ndarray, size: int, total: int) -> int:
+    # rows <= lines: the first chunk's line density, with a margin (pages never written are
+    # never resident)
+    return int(total * max(_count_lines(lib, buf, size), 1) / size * 1.05) + 1024
+
+
+def _fill_compiled_serial(lib, path: str, start: int, end: int, ncols: int,
+                          usecols: Optional[Sequence[int]],
+                          width: int) -> tuple[np.ndarray, set[str]]:
+    """:func:`_fill_compiled` in the calling thread: chunks one after the other into one
+    reused buffer, each row straight after the previous one (no line counting, no gaps);
+    when the output is full the parser stops, the output grows, the parse resumes."""
+    cmap = _colmap(ncols, usecols)
+    out: Optional[np.ndarray] = None
+    buf: Optional[np.ndarray] = None
+    parsers: set[str] = set()
+    n = 0
+    with open(path, "rb", buffering=0) as f:
+        for a, b in _ranges(start, end, path, _CHUNK_BYTES):
+            size = b - a
+            buf = _read_chunk(f, buf, a, size, path)
+            if out is None:
+                out = np.empty((width, _initial_capacity(lib, buf, size, end - start)))
+            n0, done = n, 0
+            while True:
+                status, info = _run_compiled(lib, buf, size, ncols, cmap, out, n,
+                                             out.shape[1] - n, done)
+                n += int(info[0])
+                if status != _FP_FULL:
+                    break
+                done += int(info[1])
+                out = _grown(out, n, _count_lines(lib, buf[done:], size - done))
+            if status == _FP_OK:
+                parsers.add("compiled")
+                continue
+            # a line the compiled grammar refuses: named, or the chunk to the generic parsers
+            info[2] += _count_lines(lib, buf, done) if done else 0
+            info[3] += done
+            _check_reported_line(path, a, buf, size, info, ncols)
+            cols, parser = _parse_chunk_generic(path, a, bytes(buf[:size]), ncols, False)
+            m = len(cols[0]) if cols else 0
+            if n0 + m > out.shape[1]:
+                out = _grown(out, n0, m)
+            for k, j in enumerate(range(ncols) if usecols is None else usecols):
+                out[k, n0:n0 + m] = cols[j]
+            n = n0 + m
+            parsers.add(parser)
+    if out is None:
+        return np.empty((0, width)), parsers
+    return out[:, :n].T, parsers
+
+
+def _grown(out: np.ndarray, n: int, more: int) -> np.ndarray:
+    """A larger output holding the first n rows of ``out`` and room for ``more``."""
+    grown = np.empty((out.shape[0], max(int(out.shape[1] * 1.25), n + more) + 1024))
+    grown[:, :n] = out[:, :n]
+    return grown
 
 
 def _fill_compiled(lib, path: str, start: int, end: int, ncols: int,
@@ -425,28 +510,14 @@ def _fill_compiled(lib, path: str, start: int, end: int, ncols: int,
                 size = b - a
                 while not spare and len(pending) >= threads:
                     finish_one()
-                buf = spare.pop() if spare else None
-                if buf is None or len(buf) < size:
-                    buf = np.empty(max(size, _CHUNK_BYTES + (1 << 16)), dtype=np.uint8)
-                f.seek(a)
-                view, got = memoryview(buf)[:size], 0
-                while got < size:
-                    n = f.readinto(view[got:])
-                    if not n:
-                        raise InputError(f"{path} shrank while being read; read it again")
-                    got += n
+                buf = _read_chunk(f, spare.pop() if spare else None, a, size, path)
                 nrows = _count_lines(lib, buf, size)
                 if out is None:
-                    # rows <= lines: the first chunk's line density, with a margin (pages
-                    # never written are never resident)
-                    per_byte = max(nrows, 1) / size
-                    out = np.empty((width, int((end - start) * per_byte * 1.05) + 1024))
+                    out = np.empty((width, _initial_capacity(lib, buf, size, end - start)))
                 if row + nrows > out.shape[1]:
                     while pending:                  # no thread may write into the old array
                         finish_one()
-                    grown = np.empty((width, int(out.shape[1] * 1.25) + nrows))
-                    grown[:, :row] = out[:, :row]
-                    out = grown
+                    out = _grown(out, row, nrows)
                 if pool is not None:
                     result = pool.submit(_run_compiled, lib, buf, size, ncols, cmap, out, row,
                                          nrows)
@@ -650,11 +721,11 @@ def _parse_all(path: str, start: int, end: int, ncols: int,
             if usecols is not None and len(set(usecols)) != len(usecols):
                 # a column kept twice: parse it once, repeat it after
                 uniq = list(dict.fromkeys(usecols))
-                data, parsers = _fill_compiled(lib, path, start, end, ncols, uniq, len(uniq),
-                                               max(1, threads))
+                data, parsers = _parse_all(path, start, end, ncols, uniq, threads)
                 return data[:, [uniq.index(j) for j in usecols]], parsers
-            return _fill_compiled(lib, path, start, end, ncols, usecols, width,
-                                  max(1, threads))
+            if threads <= 1:
+                return _fill_compiled_serial(lib, path, start, end, ncols, usecols, width)
+            return _fill_compiled(lib, path, start, end, ncols, usecols, width, threads)
         with open(path, "rb") as f:
             f.seek(start)
             first = f.readline()

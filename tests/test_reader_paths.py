@@ -119,16 +119,25 @@ def test_torn_last_line_and_usecols(tmp_path, chunk, path_name):
     assert np.array_equal(bits(t.data), bits(v[:, [2, 2, 1]]))
 
 
-def test_buffer_grows_when_later_lines_are_shorter(tmp_path, monkeypatch, path_name):
-    monkeypatch.setattr(columns, "_CHUNK_BYTES", 4096)
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("chunk_bytes", [4096, 1 << 20], ids=["small chunks", "one chunk"])
+def test_buffer_grows_when_later_lines_are_shorter(tmp_path, monkeypatch, path_name, workers,
+                                                   chunk_bytes):
+    monkeypatch.setattr(columns, "_CHUNK_BYTES", chunk_bytes)
     long_rows = values(60)
     short_rows = np.tile(np.array([[0.0, 1.0, 2.0, 3.0]]), (3000, 1))
     short_rows[:, 0] = np.arange(60, 3060) * 10
     p = tmp_path / "g.txt"
     p.write_text(HEAD + text(long_rows) + text(short_rows))
-    t = read_table(p)
+    t = read_table(p, workers=workers)
     assert np.array_equal(bits(t.data), bits(np.vstack([long_rows, short_rows])))
     assert t.parsers == PARSERS[path_name]
+    # a bad line after the output grew
+    lines = (text(long_rows) + text(short_rows)).splitlines(keepends=True)
+    lines[2900] = "29000 1 2\n"                                # file line 2902
+    p.write_text(HEAD + "".join(lines))
+    with pytest.raises(InputError, match="line 2902 has 3 fields, expected 4"):
+        read_table(p, workers=workers)
 
 
 def test_nan_in_fast_path_is_refused_with_its_step(tmp_path, chunk, path_name):
