@@ -1,35 +1,46 @@
 """Wall time and peak memory of reading a 1e7-row LAMMPS column file (``pyonsager analyze FILE``).
 
 Run:  PYTHONPATH=. python benchmarks/bench_reader.py [--rows 10000000] [--old-commit REV]
-          [--repeat 1]
+          [--repeat 1] [--format %g|%.17g] [--fallback] [--workers N]
 
 The file imitates ``fix ave/time ... file`` output (mode scalar, default format `` %g``):
 two comment lines, then per row the step, the energy flux (3 columns), one mass flux (3
 columns) and the temperature.  It is generated once (coupled AR(1) series) and cached in
-/tmp (about 0.6 GB for 1e7 rows).  Each read runs in a fresh process that calls
-:func:`pyonsager.io_dispatch.read_any`, the loader ``pyonsager analyze FILE --energy-flux
-flux --mass-flux mf --temperature-column c_T`` uses, up to the FluxSeries arrays, and reports
-its wall time, CPU time (user + system, the fairer figure on a shared machine) and peak
-resident memory (ru_maxrss of the child, including the interpreter and imports).
+/tmp (about 0.67 GB for 1e7 rows; 1.44 GB with ``--format %.17g``).  Each read runs in a
+fresh process that calls :func:`pyonsager.io_dispatch.read_any`, the loader ``pyonsager
+analyze FILE --energy-flux flux --mass-flux mf --temperature-column c_T`` uses, up to the
+FluxSeries arrays, and reports its wall time, CPU time (user + system, the fairer figure on a
+shared machine), peak resident memory (ru_maxrss of the child, including the interpreter and
+imports) and the parsers that read the rows (``Table.parsers``: "compiled" is
+pyonsager/_fastparse.so, built from plugin/fastparse.cpp).
 
-With ``--old-commit REV`` the package as of REV (``git archive``, into /tmp) is timed back to
-back with this tree, alternating, so that the ratio old/new is measured under the same load.
+With ``--old-commit REV`` the package as of REV (``git archive``, into /tmp) is timed too, and
+with ``--fallback`` this tree without the compiled parser (the pandas path); the variants
+alternate within each repeat, so that they see the same load, and the medians are compared.
+The checksums of what each read must be equal (the run stops otherwise).
 
-Measured 2026-12-01 on the shared 2-core machine (load average 3-11 from other jobs, so wall
-times are noisy; CPU time, user + system, is the comparable figure), old = 6b6c697:
+Measured 2026-12-01 on the shared 2-core machine (load average 4-5 from other jobs, so wall
+times are noisy; CPU time is the comparable figure), old = 6b6c697 (the pandas reader):
 
-    python benchmarks/bench_reader.py --old-commit 6b6c697 --repeat 2
-    %g file (0.67 GB), load ~3:  new  cpu 3.80, 3.13 s   wall  9.1,  4.9 s   peak RSS 806 MB
-                                 old  cpu 7.67, 8.80 s   wall 11.9, 13.9 s   peak RSS 882-901 MB
-                                 old/new: cpu 2.4x, wall 2.1x
-    same, load ~8:               new  cpu 3.66, 3.66 s   old cpu 7.74, 7.69 s  (2.1x)
-    python benchmarks/bench_reader.py --old-commit 6b6c697 --format %.17g
-    %.17g file (1.44 GB):        new cpu 6.63 s, old cpu 9.29 s (1.4x), peak 818 vs 869 MB
+    python benchmarks/bench_reader.py --old-commit 6b6c697 --fallback --repeat 3
+    %g file (0.67 GB), medians of 3     cpu      wall     peak RSS
+      new (compiled parser)            1.40 s   1.64 s    721 MB
+      new without it (pandas path)     2.85 s   3.18 s    803 MB
+      old 6b6c697                      7.08 s   7.32 s    901 MB
+      old/new: cpu 5.05x, wall 4.47x
+    two more runs of the same (--repeat 3, load 4.5-6.5; without --fallback, and with it):
+      new cpu 1.69 / 1.86 s, old 7.26 / 7.44 s: cpu 4.29x / 4.00x, wall 4.10x / 3.95x
+    python benchmarks/bench_reader.py --old-commit 6b6c697 --format %.17g --repeat 2
+    %.17g file (1.44 GB):  new cpu 2.98 s, wall 6.70 s; old cpu 9.12 s, wall 18.49 s
+                           (3.06x cpu, 2.76x wall), peak 721 vs 869 MB
 
-Where the new time goes (%g file, CPU): pandas' number conversion ~2.0 s (about 330 MB/s per
-core: the floor of this design; tokenising alone is ~900 MB/s), importing pandas 0.6 s,
-filling the output 0.35 s, step and finite checks 0.2 s.  The output arrays themselves are
-640 MB (8 float64 columns x 1e7 rows) of the peak.
+Where the new time goes (%g file, CPU, one thread): parsing 0.9-1.0 s (about 700 MB/s:
+every %g token by one exact multiply or divide, see plugin/fastparse.cpp; %.17g tokens go to
+std::from_chars, ~750 MB/s per core but twice the bytes), the kernel's zeroing of the 640 MB
+output and copying the file from the page cache 0.4 s, the step/finite checks and the int64
+step column 0.2 s.  A second thread is used only when a core is idle (on this loaded machine
+it gained no wall time and cost ~0.1 s CPU); reading is then about twice as fast in wall
+time.  The output arrays themselves are 640 MB (8 float64 columns x 1e7 rows) of the peak.
 """
 from __future__ import annotations
 
