@@ -39,8 +39,9 @@ every %g token by one exact multiply or divide, see plugin/fastparse.cpp; %.17g 
 std::from_chars, ~750 MB/s per core but twice the bytes), the kernel's zeroing of the 640 MB
 output and copying the file from the page cache 0.4 s, the step/finite checks and the int64
 step column 0.2 s.  A second thread is used only when a core is idle (on this loaded machine
-it gained no wall time and cost ~0.1 s CPU); reading is then about twice as fast in wall
-time.  The output arrays themselves are 640 MB (8 float64 columns x 1e7 rows) of the peak.
+it gained no wall time and cost ~0.1 s CPU; its gain on an idle machine, at most halving the
+parse's wall time, was not measured here).  The output arrays themselves are 640 MB (8
+float64 columns x 1e7 rows) of the peak.
 """
 from __future__ import annotations
 
