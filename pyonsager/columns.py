@@ -462,10 +462,11 @@ def _grown(out: np.ndarray, n: int, more: int) -> np.ndarray:
 def _fill_compiled(lib, path: str, start: int, end: int, ncols: int,
                    usecols: Optional[Sequence[int]], width: int,
                    threads: int) -> tuple[np.ndarray, set[str]]:
-    """Parse [start, end) with the compiled parser into a (n, width) array (column-major).
+    """Parse [start, end) with the compiled parser in ``threads`` (>= 2) threads into a
+    (n, width) array (column-major).
 
     The file is read chunk by chunk into a few reused buffers (memory: the output plus
-    ``threads + 1`` chunks).  Each chunk's rows go to a block of the output known before it
+    ``threads + 2`` chunks).  Each chunk's rows go to a block of the output known before it
     is parsed: its newlines are counted first (memchr, a few ms per chunk), so chunks are
     parsed concurrently by ``threads`` threads.  A chunk with fewer rows than lines (comments,
     blank lines) leaves a gap, closed at the end.  A chunk the compiled parser refuses but
@@ -481,11 +482,11 @@ def _fill_compiled(lib, path: str, start: int, end: int, ncols: int,
     blocks: list[tuple[int, int]] = []          # (first row, rows) of each chunk, in order
     parsers: set[str] = set()
     pending: collections.deque = collections.deque()
-    pool = concurrent.futures.ThreadPoolExecutor(threads) if threads > 1 else None
+    pool = concurrent.futures.ThreadPoolExecutor(threads)
 
     def finish_one() -> None:
         a, buf, size, row0, nrows, result = pending.popleft()
-        status, info = result.result() if pool is not None else result
+        status, info = result.result()
         if status == _FP_OK:
             blocks.append((row0, int(info[0])))
             parsers.add("compiled")
@@ -508,7 +509,8 @@ def _fill_compiled(lib, path: str, start: int, end: int, ncols: int,
         with open(path, "rb", buffering=0) as f:
             for a, b in ranges:
                 size = b - a
-                while not spare and len(pending) >= threads:
+                # one chunk queued behind those being parsed while the next one is read
+                while not spare and len(pending) > threads:
                     finish_one()
                 buf = _read_chunk(f, spare.pop() if spare else None, a, size, path)
                 nrows = _count_lines(lib, buf, size)
@@ -518,20 +520,13 @@ def _fill_compiled(lib, path: str, start: int, end: int, ncols: int,
                     while pending:                  # no thread may write into the old array
                         finish_one()
                     out = _grown(out, row, nrows)
-                if pool is not None:
-                    result = pool.submit(_run_compiled, lib, buf, size, ncols, cmap, out, row,
-                                         nrows)
-                else:
-                    result = _run_compiled(lib, buf, size, ncols, cmap, out, row, nrows)
+                result = pool.submit(_run_compiled, lib, buf, size, ncols, cmap, out, row, nrows)
                 pending.append((a, buf, size, row, nrows, result))
                 row += nrows
-                if pool is None:
-                    finish_one()
             while pending:
                 finish_one()
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)
     if out is None:
         return np.empty((0, width)), parsers
     n = 0
