@@ -19,8 +19,8 @@ columns plus a few chunks).  The parser is, in order of preference:
   built by ``pip install .``): any blanks between fields, comments, the field count of every
   line checked; short tokens (every ``%g`` number) by an exact one-operation fast path, the
   rest by ``std::from_chars``.  The GIL is released during a call, so large files are parsed
-  by 2 threads.  A 1e7-row LAMMPS file (0.67 GB) in 1.7 s CPU, 4.5x less than the pandas-only
-  reader of commit 6b6c697.
+  by 2 threads when a core is idle.  A 1e7-row LAMMPS file (0.67 GB) in 1.4-1.9 s CPU, 4-5x
+  less than the pandas reader of commit 6b6c697.
 * pandas' C tokenizer when the library is missing (or :data:`USE_COMPILED` is off), with a
   single-space separator when the file is written regularly (about 3x faster than generic
   whitespace), else generic whitespace, in worker processes for large files when more than 2
