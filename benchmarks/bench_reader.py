@@ -22,14 +22,17 @@ The checksums of what each read must be equal (the run stops otherwise).
 Measured 2026-12-01 on the shared 2-core machine (load average 4-5 from other jobs, so wall
 times are noisy; CPU time is the comparable figure), old = 6b6c697 (the pandas reader):
 
+    python benchmarks/bench_reader.py --old-commit 6b6c697 --repeat 5      (load 4.1-4.6)
+    %g file (0.67 GB), medians of 5     cpu      wall     peak RSS
+      new (compiled parser)            1.51 s   1.67 s    721 MB    (cpu 1.49-1.56 s)
+      old 6b6c697                      6.86 s   7.45 s    901 MB    (cpu 6.73-7.31 s)
+      old/new: cpu 4.55x, wall 4.47x
     python benchmarks/bench_reader.py --old-commit 6b6c697 --fallback --repeat 3
-    %g file (0.67 GB), medians of 3     cpu      wall     peak RSS
-      new (compiled parser)            1.40 s   1.64 s    721 MB
-      new without it (pandas path)     2.85 s   3.18 s    803 MB
-      old 6b6c697                      7.08 s   7.32 s    901 MB
-      old/new: cpu 5.05x, wall 4.47x
-    two more runs of the same (--repeat 3, load 4.5-6.5; without --fallback, and with it):
-      new cpu 1.69 / 1.86 s, old 7.26 / 7.44 s: cpu 4.29x / 4.00x, wall 4.10x / 3.95x
+      (the final build, load 3.5-4.2) new 1.52 s cpu, 2.95 s wall (the new reads waited for
+      the CPU); new without the library (pandas path) 3.00 s, 4.25 s; old 6.93 s, 7.23 s:
+      old/new cpu 4.55x, wall 2.45x
+      (earlier builds of this branch, 4 runs, load 4-6.5) old/new cpu 4.00x-5.05x, wall
+      3.95x-4.47x; pandas path 2.85-2.98 s cpu
     python benchmarks/bench_reader.py --old-commit 6b6c697 --format %.17g --repeat 2
     %.17g file (1.44 GB):  new cpu 2.98 s, wall 6.70 s; old cpu 9.12 s, wall 18.49 s
                            (3.06x cpu, 2.76x wall), peak 721 vs 869 MB
