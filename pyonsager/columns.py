@@ -811,9 +811,9 @@ def read_table(path: str, usecols: Optional[Sequence[str]] = None,
     path: file to read.
     usecols: names of the columns to keep (all when None); parsing cost is the same, memory
         is only what is kept.
-    workers: threads of the compiled parser (default 2 from 32 MB with 2 cores or more,
-        else 1); without it, processes of the generic parsers (default 1 below 64 MB or with
-        <= 2 cores, else min(4, cores)).
+    workers: threads of the compiled parser (default 2 from 32 MB when the load average
+        leaves a core idle, else 1); without it, processes of the generic parsers (default 1
+        below 64 MB or with <= 2 cores, else min(4, cores)).
 
     A truncated last line is dropped with a :class:`TruncatedFileWarning`.  Rows are not
     checked for NaN/inf here (see :func:`check_finite`).  ``Table.parsers`` names the
