@@ -5,9 +5,7 @@ Every case runs through every path: each must give the exact written doubles (bi
 checked against Python's float() of each token) or the same error naming the bad line."""
 from __future__ import annotations
 
-import ctypes
 import os
-import warnings
 
 import numpy as np
 import pytest
