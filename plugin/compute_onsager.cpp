@@ -16,6 +16,7 @@
 #include "domain.h"
 #include "eam_flux.h"
 #include "error.h"
+#include "fix_onsager_stash.h"
 #include "force.h"
 #include "group.h"
 #include "improper.h"
@@ -41,9 +42,23 @@ enum { J0 = 0, CONVECTIVE = 3, VIRIAL = 6, FIRST_SPECIES = 9 };
 #endif
 static constexpr double EXACT_FRACTION = ONSAGER_EXACT_FRACTION;
 
+// the same for the forward difference against the step's own energies and forces
+// (truncation ~ fraction, round-off ~ 1e-16/fraction: near sqrt(eps); see docs/exact_flux.md)
+#ifndef ONSAGER_EXACT_FRACTION_FWD
+#define ONSAGER_EXACT_FRACTION_FWD 3.0e-7
+#endif
+static constexpr double EXACT_FRACTION_FWD = ONSAGER_EXACT_FRACTION_FWD;
+
 // relative mismatch of sum_a dU_a/de and -sum_b f_b.v_b above which the per-atom energies
 // do not partition the energy the forces derive from (a style without per-atom energy)
 static constexpr double EXACT_CONSISTENCY = 1.0e-4;
+
+// the forward difference's own mismatch (measured: <= 2e-9 for smooth styles, 1e-7 for pod,
+// uf3 and coul/dsf, 6e-6 for bop's tables) stays below this; above it a site energy jumped
+// inside the stencil (coul/dsf's energy is 3e-7 eV off zero at its cutoff, an unshifted
+// cutoff, ...), which a one-sided step 1/10 of the central one amplifies 20-fold: the sample
+// is then taken again with the central difference, and EXACT_CONSISTENCY applies to that
+static constexpr double EXACT_FORWARD_CONSISTENCY = 1.0e-5;
 
 /* ----------------------------------------------------------------------
    the ev flags of the bonded styles (and Pair::vflag_fdotr) are protected; a pointer to
@@ -155,12 +170,14 @@ ComputeOnsager::ComputeOnsager(LAMMPS *lmp, int narg, char **arg) :
     Compute(lmp, narg, arg), c_pe(nullptr), c_stress(nullptr), centroid(0), chargeflag(0),
     local(nullptr), nreduce(0), warned_kspace(false), exact(0), use_eam(0), length_scale(1.0),
     nmax_exact(0), vall(nullptr), xsave(nullptr), fsave(nullptr), tsave(nullptr),
-    fsum(nullptr), dudesum(nullptr), styles(nullptr), warned_kspace_exact(false)
+    fsum(nullptr), dudesum(nullptr), styles(nullptr), warned_kspace_exact(false),
+    central_only(0), stash(nullptr), nmax_stash(0), x0(nullptr), f0(nullptr), u0(nullptr),
+    stash_step(-1), stash_nall(-1)
 {
   if (narg < 5)
     error->all(FLERR,
                "Illegal compute onsager command: expected "
-               "'compute ID group onsager pe-ID stress-ID|exact [species n1 n2 ...] "
+               "'compute ID group onsager pe-ID stress-ID|exact [central|forward] [species n1 n2 ...] "
                "[charge yes|no]'");
 
   id_pe = arg[3];
@@ -177,6 +194,16 @@ ComputeOnsager::ComputeOnsager(LAMMPS *lmp, int narg, char **arg) :
   std::vector<std::string> names;
   bool species_given = false;
   int iarg = 5;
+  // central differences by default: the contract of `exact` is 1e-6 of the reference, which a
+  // one-sided difference misses by up to 3x (docs/exact_flux.md); `forward` trades that for
+  // one displaced evaluation per sample instead of two
+  central_only = 1;
+  if (exact && iarg < narg && strcmp(arg[iarg], "central") == 0) {
+    iarg++;
+  } else if (exact && iarg < narg && strcmp(arg[iarg], "forward") == 0) {
+    central_only = 0;
+    iarg++;
+  }
   while (iarg < narg) {
     if (strcmp(arg[iarg], "species") == 0) {
       if (species_given) error->all(FLERR, "Compute onsager {}: keyword species given twice", id);
@@ -240,9 +267,19 @@ ComputeOnsager::ComputeOnsager(LAMMPS *lmp, int narg, char **arg) :
   // that one Allreduce per step reduces everything (see species_pe_sums())
   nreduce = size_vector + 2 * nspecies();
   // two more slots carry the exact path's consistency check in the same reduction
-  vector = new double[nreduce + 2];
-  local = new double[nreduce + 2];
-  for (int k = 0; k < nreduce + 2; k++) vector[k] = local[k] = 0.0;
+  // (and a third whether some rank took the forward difference)
+  vector = new double[nreduce + 3];
+  local = new double[nreduce + 3];
+  for (int k = 0; k < nreduce + 3; k++) vector[k] = local[k] = 0.0;
+
+  // the helper that keeps the step's undisplaced energies and pre-reverse forces
+  if (exact && !central_only) {
+    id_stash = std::string(id) + "_ONSAGER_STASH";
+    stash = dynamic_cast<FixOnsagerStash *>(modify->add_fix(id_stash + " all ONSAGER/STASH"));
+    if (!stash)
+      error->all(FLERR, "Compute onsager {}: could not create its internal fix ONSAGER/STASH", id);
+    stash->owner = this;
+  }
 }
 
 /* ---------------------------------------------------------------------- */
@@ -258,6 +295,10 @@ ComputeOnsager::~ComputeOnsager()
   memory->destroy(tsave);
   memory->destroy(fsum);
   memory->destroy(dudesum);
+  memory->destroy(x0);
+  memory->destroy(f0);
+  memory->destroy(u0);
+  if (!id_stash.empty() && modify->get_fix_by_id(id_stash)) modify->delete_fix(id_stash);
 }
 
 /* ----------------------------------------------------------------------
@@ -348,6 +389,13 @@ void ComputeOnsager::init()
   if (!exact) c_stress = lookup(id_stress, 1);
   check_stress_physics();
   if (exact) init_exact();
+  if (!id_stash.empty()) {
+    stash = dynamic_cast<FixOnsagerStash *>(modify->get_fix_by_id(id_stash));
+    if (!stash)
+      error->all(FLERR, "Compute onsager {}: its internal fix {} was deleted", id, id_stash);
+    stash->owner = this;
+  }
+  stash_step = -1;
 
   if (atom->ntypes + 1 != (int) type2species.size())
     error->all(FLERR, "Compute onsager {}: number of atom types changed since it was defined", id);
@@ -417,7 +465,8 @@ void ComputeOnsager::compute_vector()
   double *ns = local + size_vector + nspecies();    // per-species atom count
 
   double check[2] = {0.0, 0.0};
-  if (exact) exact_potential_flux(jv, check);
+  bool forward = false;
+  if (exact) forward = exact_potential_flux(jv, check, false);
 
   for (int i = 0; i < nlocal; i++) {
     if (!(mask[i] & groupbit)) continue;
@@ -464,8 +513,26 @@ void ComputeOnsager::compute_vector()
   }
   local[nreduce] = check[0];
   local[nreduce + 1] = check[1];
+  local[nreduce + 2] = forward ? 1.0 : 0.0;
 
-  MPI_Allreduce(local, vector, nreduce + 2, MPI_DOUBLE, MPI_SUM, world);
+  MPI_Allreduce(local, vector, nreduce + 3, MPI_DOUBLE, MPI_SUM, world);
+
+  // a rare sample where a site energy jumped inside the forward stencil: take it again with
+  // the central difference (same decision on every rank: it follows the reduced sums)
+  if (exact && !use_eam && vector[nreduce + 2] > 0.0 &&
+      fabs(vector[nreduce]) > EXACT_FORWARD_CONSISTENCY * vector[nreduce + 1]) {
+    double jcentral[3] = {0.0, 0.0, 0.0};
+    check[0] = check[1] = 0.0;
+    exact_potential_flux(jcentral, check, true);
+    for (int a = 0; a < 3; a++) {
+      local[VIRIAL + a] = jcentral[a];
+      local[J0 + a] = local[CONVECTIVE + a] + jcentral[a];
+    }
+    local[nreduce] = check[0];
+    local[nreduce + 1] = check[1];
+    local[nreduce + 2] = 0.0;
+    MPI_Allreduce(local, vector, nreduce + 3, MPI_DOUBLE, MPI_SUM, world);
+  }
 
   // sum_a dU_a/de = -sum_b f_b.v_b on every rank when the per-atom energies partition the
   // energy the forces derive from; a style that does not tally them breaks it (and J_pot)
@@ -594,14 +661,73 @@ void ComputeOnsager::evaluate_short_range()
 }
 
 /* ----------------------------------------------------------------------
-   this rank's J_pot = sum_a (r_a - c) dU_a/de + sum_b (r_b - c) (f_b . v_b) over the copies
-   (owned + ghost) it holds, for x -> x + e v with v = 0 outside the group; c = centre of the
-   subdomain (the c terms cancel exactly). Central differences: dU_a/de = (U_a(+) - U_a(-))/2e,
-   f_b = (f_b(+) + f_b(-))/2. check[0] += sum dU/de + sum f.v (zero up to O(e^2)), check[1]
-   its scale. Everything the evaluations touch is restored bit for bit.
+   fix ONSAGER/STASH at pre_reverse of a step tallying per-atom energy: keep x, the summed
+   short-range per-atom energy and the force of every copy (owned + ghost) before reverse
+   communication. Only without kspace: its forces are already in f at pre_reverse and do not
+   belong to the short-range energies.
 ------------------------------------------------------------------------- */
 
-void ComputeOnsager::exact_potential_flux(double *jpot, double *check)
+void ComputeOnsager::take_stash()
+{
+  stash_step = -1;
+  if (!exact || central_only || use_eam || force->kspace) return;
+  // r-RESPA calls pre_reverse per level, with that level's forces only
+  if (!utils::strmatch(update->integrate_style, "^verlet")) return;
+  for (const auto &st : *styles)
+    if (st.sums_eatom && !(*st.eflag_atom && *st.eatom)) return;
+
+  const int nall = atom->nlocal + atom->nghost;
+  if (atom->nmax > nmax_stash) {
+    nmax_stash = atom->nmax;
+    memory->destroy(x0);
+    memory->destroy(f0);
+    memory->destroy(u0);
+    memory->create(x0, nmax_stash, 3, "onsager:x0");
+    memory->create(f0, nmax_stash, 3, "onsager:f0");
+    memory->create(u0, nmax_stash, "onsager:u0");
+  }
+  if (nall > 0) {
+    memcpy(&x0[0][0], &atom->x[0][0], 3 * sizeof(double) * nall);
+    memcpy(&f0[0][0], &atom->f[0][0], 3 * sizeof(double) * nall);
+  }
+  for (int i = 0; i < nall; i++) u0[i] = 0.0;
+  for (const auto &st : *styles) {
+    if (!st.sums_eatom) continue;
+    const double *eatom = *st.eatom;
+    for (int i = 0; i < nall; i++) u0[i] += eatom[i];
+  }
+  stash_step = update->ntimestep;
+  stash_nall = nall;
+}
+
+/* ----------------------------------------------------------------------
+   the stash is this configuration's undisplaced point: same step, same copies, same
+   positions bit for bit (a minimization, a rerun or a second evaluation would differ)
+------------------------------------------------------------------------- */
+
+bool ComputeOnsager::stash_usable() const
+{
+  if (central_only || use_eam || force->kspace) return false;
+  if (stash_step != update->ntimestep || update->whichflag != 1) return false;
+  if (!utils::strmatch(update->integrate_style, "^verlet")) return false;
+  const int nall = atom->nlocal + atom->nghost;
+  if (stash_nall != nall) return false;
+  return nall == 0 || memcmp(&x0[0][0], &atom->x[0][0], 3 * sizeof(double) * nall) == 0;
+}
+
+/* ----------------------------------------------------------------------
+   this rank's J_pot = sum_a (r_a - c) dU_a/de + sum_b (r_b - c) (f_b . v_b) over the copies
+   (owned + ghost) it holds, for x -> x + e v with v = 0 outside the group; c = centre of the
+   subdomain (the c terms cancel exactly).
+   Forward (default, when the step's stash is usable): dU_a/de = (U_a(e) - U_a(0))/e and
+   f_b = (f_b(0) + f_b(e))/2, both the values at e/2 to O(e^2), so the c terms still cancel to
+   O(e^2); the error left is O(e), translation invariant. Central (`exact central`, kspace,
+   no stash): dU_a/de = (U_a(+) - U_a(-))/2e, f_b = (f_b(+) + f_b(-))/2, error O(e^2).
+   check[0] += sum dU/de + sum f.v (zero up to O(e^2)), check[1] its scale. Everything the
+   evaluations touch is restored bit for bit.
+------------------------------------------------------------------------- */
+
+bool ComputeOnsager::exact_potential_flux(double *jpot, double *check, bool central)
 {
   grow_exact();
   const int nlocal = atom->nlocal;
@@ -616,15 +742,16 @@ void ComputeOnsager::exact_potential_flux(double *jpot, double *check)
 
   if (use_eam) {
     onsager_eam_potential_flux(lmp, groupbit, vall, jpot);
-    return;
+    return false;
   }
 
   double **x = atom->x;
   double **f = atom->f;
   double **torque = atom->torque_flag ? atom->torque : nullptr;
   const int *mask = atom->mask;
+  const bool forward = !central && stash_usable();
 
-  // the step: the fastest copy on this rank moves EXACT_FRACTION of the cutoff (each rank
+  // the step: the fastest copy on this rank moves a fixed fraction of the cutoff (each rank
   // evaluates its own copies independently, so ranks need not agree on e)
   double v2max = 0.0;
   for (int i = 0; i < nall; i++) {
@@ -632,21 +759,24 @@ void ComputeOnsager::exact_potential_flux(double *jpot, double *check)
     const double v2 = vall[i][0] * vall[i][0] + vall[i][1] * vall[i][1] + vall[i][2] * vall[i][2];
     if (v2 > v2max) v2max = v2;
   }
-  const double e = v2max > 0.0 ? EXACT_FRACTION * length_scale / sqrt(v2max) : 1.0;
+  const double fraction = forward ? EXACT_FRACTION_FWD : EXACT_FRACTION;
+  const double e = v2max > 0.0 ? fraction * length_scale / sqrt(v2max) : 1.0;
 
   for (auto &st : *styles) st.save(nall);
   for (int i = 0; i < nall; i++)
     for (int a = 0; a < 3; a++) {
       xsave[i][a] = x[i][a];
       fsave[i][a] = f[i][a];
-      fsum[i][a] = 0.0;
+      fsum[i][a] = forward ? f0[i][a] : 0.0;
     }
   if (torque)
     for (int i = 0; i < nall; i++)
       for (int a = 0; a < 3; a++) tsave[i][a] = torque[i][a];
-  for (int i = 0; i < nall; i++) dudesum[i] = 0.0;
+  for (int i = 0; i < nall; i++) dudesum[i] = forward ? -u0[i] : 0.0;
 
-  for (const double sign : {1.0, -1.0}) {
+  const int nevals = forward ? 1 : 2;
+  for (int k = 0; k < nevals; k++) {
+    const double sign = k == 0 ? 1.0 : -1.0;
     const double h = sign * e;
     for (int i = 0; i < nall; i++) {
       const double s = (mask[i] & groupbit) ? h : 0.0;
@@ -689,11 +819,12 @@ void ComputeOnsager::exact_potential_flux(double *jpot, double *check)
     for (int a = 0; a < 3; a++) c[a] = 0.5 * (domain->sublo[a] + domain->subhi[a]);
   }
 
-  const double inv2e = 0.5 / e;
+  // dU/de = dudesum / (nevals e); f = fsum / 2 in both schemes
+  const double inve = 1.0 / (nevals * e);
   double j[3] = {0.0, 0.0, 0.0};
   double sum = 0.0, scale = 0.0;
   for (int i = 0; i < nall; i++) {
-    const double dude = dudesum[i] * inv2e;
+    const double dude = dudesum[i] * inve;
     double fv = 0.0;
     if (mask[i] & groupbit)
       fv = 0.5 * (fsum[i][0] * vall[i][0] + fsum[i][1] * vall[i][1] + fsum[i][2] * vall[i][2]);
@@ -706,6 +837,7 @@ void ComputeOnsager::exact_potential_flux(double *jpot, double *check)
   for (int a = 0; a < 3; a++) jpot[a] += j[a];
   check[0] += sum;
   check[1] += scale;
+  return forward;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -740,5 +872,5 @@ double ComputeOnsager::memory_usage()
 {
   if (!exact) return 0.0;
   const double rows = use_eam ? 3.0 : (atom->torque_flag ? 16.0 : 13.0);
-  return rows * sizeof(double) * nmax_exact;
+  return rows * sizeof(double) * nmax_exact + 7.0 * sizeof(double) * nmax_stash;
 }

@@ -29,6 +29,8 @@ class ComputeOnsager : public Compute {
   bool has_charge() const { return chargeflag != 0; }
   // 1 if the potential part comes from the exact finite-difference path, 0 from stress-ID
   bool is_exact() const { return exact != 0; }
+  // called by fix ONSAGER/STASH at pre_reverse on steps that tally per-atom energy
+  void take_stash();
 
   // per-species sums over the group of pe_i and of the atom count, from the last
   // compute_vector(): reduced with the vector, stored just past its size_vector elements
@@ -50,21 +52,33 @@ class ComputeOnsager : public Compute {
   Compute *lookup(const std::string &, int);
   void check_stress_physics();
 
-  // exact potential flux: central differences of the short-range per-atom energies and
-  // forces along x -> x + e v over every copy (owned + ghost) this rank holds
+  // exact potential flux: finite differences (forward by default, or central) of the
+  // short-range per-atom energies and forces along x -> x + e v over every copy (owned +
+  // ghost) this rank holds
   int exact;             // 1: `exact` in place of stress-ID
   int use_eam;           // 1: the eam family, through onsager_eam_potential_flux()
   double length_scale;   // the largest displacement is EXACT_FRACTION of this
   int nmax_exact;        // rows allocated in the arrays below
   double **vall;         // current velocities of owned and ghost atoms (own forward comm)
   double **xsave, **fsave, **tsave, **fsum;
-  double *dudesum;       // sum over the +/- evaluations of +/- U_a
+  double *dudesum;       // U_a(e) - U_a(0) (forward) or U_a(+) - U_a(-) (central)
   std::vector<StyleState> *styles;
   bool warned_kspace_exact;
 
+  // forward difference against the step's own evaluation (one displaced evaluation):
+  // x, short-range per-atom energy and pre-reverse force of every copy at pre_reverse
+  int central_only;            // 1: `exact central`, always two displaced evaluations
+  std::string id_stash;        // the internal fix ONSAGER/STASH
+  class FixOnsagerStash *stash;
+  int nmax_stash;
+  double **x0, **f0, *u0;
+  bigint stash_step;           // step of the stash, -1 if none
+  int stash_nall;
+  bool stash_usable() const;
+
   void init_exact();
   void grow_exact();
-  void exact_potential_flux(double *jpot, double *check);
+  bool exact_potential_flux(double *jpot, double *check, bool central);
   void evaluate_short_range();
 };
 

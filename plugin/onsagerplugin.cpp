@@ -4,6 +4,7 @@
 
 #include "compute_onsager.h"
 #include "fix_onsager.h"
+#include "fix_onsager_stash.h"
 #include "lammps.h"
 
 #include <string>
@@ -18,6 +19,11 @@ static Compute *onsager_compute_creator(LAMMPS *lmp, int argc, char **argv)
 static Fix *onsager_fix_creator(LAMMPS *lmp, int argc, char **argv)
 {
   return new FixOnsager(lmp, argc, argv);
+}
+
+static Fix *onsager_stash_creator(LAMMPS *lmp, int argc, char **argv)
+{
+  return new FixOnsagerStash(lmp, argc, argv);
 }
 
 extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
@@ -43,5 +49,11 @@ extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
   plugin.name = "onsager";
   plugin.info = "samples compute onsager at end of step into a flux file and a callback";
   plugin.creator.v2 = (onsager_plugin_factory2 *) &onsager_fix_creator;
+  (*register_plugin)(&plugin, lmp);
+
+  // internal: compute onsager ... exact creates it to keep the step's undisplaced energies
+  plugin.name = "ONSAGER/STASH";
+  plugin.info = "internal helper of compute onsager exact (pre-reverse energies and forces)";
+  plugin.creator.v2 = (onsager_plugin_factory2 *) &onsager_stash_creator;
   (*register_plugin)(&plugin, lmp);
 }

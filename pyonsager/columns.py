@@ -12,13 +12,24 @@ Two layers:
   KEY (see :func:`resolve_key`) and returns a :class:`~pyonsager.fluxes.FluxSeries`.
 
 Speed (benchmarks/bench_reader.py): numbers are parsed chunk by chunk (byte ranges aligned on
-line ends) by pandas' C tokenizer, with a single-space separator when the file is written
-regularly (LAMMPS fix ave/time, our writers, fix onsager: about 3x faster than generic
-whitespace), else generic whitespace, with numpy's strict ``loadtxt`` as the fallback that
-names malformed lines (also the parser when pandas is missing).  The chunks fill one
-preallocated column-major float64 array (peak memory about the kept columns plus a chunk),
-in worker processes for large files when more than 2 cores are free.  All parsers give the same doubles
-(correctly rounded; tests/test_columns.py).
+line ends) into one preallocated column-major float64 array (peak memory about the kept
+columns plus a few chunks).  The parser is, in order of preference:
+
+* the compiled one, ``pyonsager/_fastparse.so`` (plugin/fastparse.cpp, loaded with ctypes,
+  built by ``pip install .``): any blanks between fields, comments, the field count of every
+  line checked; short tokens (every ``%g`` number) by an exact one-operation fast path, the
+  rest by ``std::from_chars``.  The GIL is released during a call, so large files are parsed
+  by 2 threads when a core is idle.  A 1e7-row LAMMPS file (0.67 GB) in 1.4-1.9 s CPU, 4-5x
+  less than the pandas reader of commit 6b6c697.
+* pandas' C tokenizer when the library is missing (or :data:`USE_COMPILED` is off), with a
+  single-space separator when the file is written regularly (about 3x faster than generic
+  whitespace), else generic whitespace, in worker processes for large files when more than 2
+  cores are free;
+* numpy's strict ``loadtxt``, which names malformed lines (also the parser without pandas).
+
+A chunk one parser refuses goes to the next, so every path reads the same files the same way;
+all give the same doubles, bit for bit (correctly rounded, as Python's float(); tested in
+tests/test_reader_paths.py).  ``Table.parsers`` says which parsers read a table.
 """
 from __future__ import annotations
 
@@ -44,12 +55,15 @@ LAMMPS_PREFIXES = ("c_", "v_", "f_")
 #: page-faulted afresh for every chunk (measured: 8 MB chunks, fewer faults than 32 or 4 MB)
 _CHUNK_BYTES = 8 << 20
 _PARALLEL_MIN_BYTES = 64 << 20    # below this a process pool costs more than it saves
+_THREADED_MIN_BYTES = 32 << 20    # below this the compiled parser runs in one thread
 #: Default titles of LAMMPS fixes: sentences, not column names (a 6-column fix print file
 #: would otherwise get its columns named "Fix print output for fix ID").
 _DEFAULT_TITLES = ("Fix print output for fix", "Time-averaged data for fix")
 
-#: Use pandas' parser when it is installed (same doubles, much faster); tests switch it off to
-#: check the numpy path.
+#: Use the compiled parser (pyonsager/_fastparse.so, built from plugin/fastparse.cpp) when it
+#: loads, else pandas' parser when it is installed, else numpy's; all give the same doubles.
+#: Tests switch them off to check each path.
+USE_COMPILED = True
 USE_PANDAS = True
 _RANGE_KEY = re.compile(r"^(?P<base>.+)\[(?P<a>\d+)\s*(?::|\.\.|-)\s*(?P<b>\d+)\]$")
 
@@ -77,6 +91,8 @@ class Table:
     names: list[str]
     data: np.ndarray
     truncated: bool = False
+    #: the parsers that read the rows: "compiled", "pandas", "numpy" (sorted)
+    parsers: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- header
@@ -210,9 +226,324 @@ def _ranges(start: int, end: int, path: str, nbytes: int) -> list[tuple[int, int
     return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
-def _pandas():
-    """pandas if installed and enabled: its C tokenizer is much faster than numpy's loadtxt."""
-    if not USE_PANDAS:
+# ..................................................... the compiled parser (plugin/fastparse.cpp)
+
+#: Interface version of _fastparse.so this module calls (``fastparse_version()``).
+_FASTPARSE_VERSION = 1
+#: fastparse_columns' return codes
+_FP_OK, _FP_BAD_COUNT, _FP_BAD_TOKEN, _FP_FULL = 0, 1, 2, 3
+#: fastparse_columns' flags: 1 = every token through std::from_chars (tests compare it with
+#: the default, which reads common tokens by an exact fast path first)
+_FP_FLAGS = 0
+_fastparse_cache: dict = {}
+
+
+def fastparse_library_path() -> str:
+    """Where the compiled parser is looked for: ``pyonsager/_fastparse.so`` next to this
+    module (``pip install .`` and ``python setup.py build_ext --inplace`` put it there)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "_fastparse.so")
+
+
+def _load_fastparse():
+    import ctypes
+
+    path = fastparse_library_path()
+    try:
+        lib = ctypes.CDLL(path)
+        version = lib.fastparse_version
+    except (OSError, AttributeError) as exc:
+        return None, f"{path}: {exc}"
+    version.restype = ctypes.c_int
+    version.argtypes = []
+    if version() != _FASTPARSE_VERSION:
+        return None, (f"{path} has interface {version()}, this module needs "
+                      f"{_FASTPARSE_VERSION}: rebuild (pip install . or "
+                      "python setup.py build_ext --inplace)")
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    lib.fastparse_columns.restype = ctypes.c_int
+    lib.fastparse_columns.argtypes = [ptr, i64, ctypes.c_int32, ptr, ptr, i64, i64, i64, ptr,
+                                      ctypes.c_int32]
+    lib.fastparse_count_lines.restype = i64
+    lib.fastparse_count_lines.argtypes = [ptr, i64]
+    return lib, None
+
+
+def compiled_parser():
+    """The compiled parser (a ctypes handle on ``_fastparse.so``), or None when it is switched
+    off (:data:`USE_COMPILED`) or cannot be loaded (see :func:`compiled_parser_error`)."""
+    if not USE_COMPILED:
+        return None
+    if "lib" not in _fastparse_cache:
+        _fastparse_cache["lib"], _fastparse_cache["error"] = _load_fastparse()
+    return _fastparse_cache["lib"]
+
+
+def compiled_parser_error() -> Optional[str]:
+    """Why the compiled parser could not be loaded (None when it loads)."""
+    if "lib" not in _fastparse_cache:
+        _fastparse_cache["lib"], _fastparse_cache["error"] = _load_fastparse()
+    return _fastparse_cache["error"]
+
+
+def _count_lines(lib, buf: np.ndarray, size: int) -> int:
+    """Upper bound of the data rows in buf[:size]: its newlines, plus a last unterminated
+    line."""
+    if size == 0:
+        return 0
+    return int(lib.fastparse_count_lines(buf.ctypes.data, size)) + (int(buf[size - 1]) != 10)
+
+
+def _colmap(ncols: int, usecols: Optional[Sequence[int]]) -> np.ndarray:
+    """Output column of every field (-1: checked, not kept)."""
+    cmap = np.full(ncols, -1, dtype=np.int32)
+    cmap[list(range(ncols)) if usecols is None else list(usecols)] = \
+        np.arange(ncols if usecols is None else len(usecols), dtype=np.int32)
+    return cmap
+
+
+def _run_compiled(lib, buf: np.ndarray, size: int, ncols: int, cmap: np.ndarray,
+                  out: np.ndarray, row0: int, max_rows: int,
+                  offset: int = 0) -> tuple[int, np.ndarray]:
+    """Parse buf[offset:size] into columns ``out[:, row0:row0 + max_rows]`` (out: C-ordered
+    (width, capacity), one contiguous array per column); returns (status, info) with info's
+    offsets relative to ``offset``.  The GIL is released during the call (ctypes), so
+    threads parse chunks at the same time."""
+    info = np.zeros(5, dtype=np.int64)
+    status = lib.fastparse_columns(buf.ctypes.data + offset, size - offset, ncols,
+                                   cmap.ctypes.data, out.ctypes.data + 8 * row0, 1,
+                                   out.shape[1], max_rows, info.ctypes.data, _FP_FLAGS)
+    if status < 0:
+        raise RuntimeError("fastparse_columns refused its arguments (a bug in pyonsager)")
+    return status, info
+
+
+def _parse_chunk_compiled(lib, path: str, start: int, chunk: bytes,
+                          ncols: int) -> Optional[list[np.ndarray]]:
+    """The columns of ``chunk`` by the compiled parser; None when the parser refuses a token
+    that Python's float() reads (the generic parsers then decide); InputError for a bad
+    line."""
+    buf = np.frombuffer(chunk, dtype=np.uint8)
+    n = _count_lines(lib, buf, len(chunk))
+    out = np.empty((ncols, max(n, 1)))
+    status, info = _run_compiled(lib, buf, len(chunk), ncols, _colmap(ncols, None), out, 0, n)
+    if status != _FP_OK:
+        if status == _FP_FULL:
+            raise RuntimeError("fastparse_columns ran out of rows (a bug in pyonsager)")
+        _check_reported_line(path, start, buf, len(chunk), info, ncols)
+        return None
+    m = int(info[0])
+    return [out[j, :m] for j in range(ncols)]
+
+
+def _check_reported_line(path: str, start: int, buf: np.ndarray, size: int, info: np.ndarray,
+                         ncols: int) -> None:
+    """The compiled parser stopped at a line: raise an InputError naming it, unless Python's
+    float() reads every field of it (a token outside the compiled grammar, e.g. ``1_0``: the
+    caller then hands the chunk to the generic parsers, so no path reads what another
+    refuses)."""
+    off = int(info[3])
+    stop = off + int(np.argmax(buf[off:size] == 10)) if (buf[off:size] == 10).any() else size
+    text = bytes(buf[off:stop]).decode("utf-8", errors="replace")
+    tokens = text.split("#", 1)[0].split()
+    if len(tokens) == ncols and all(_is_number(t) for t in tokens):
+        return
+    lineno = _lines_before(path, start) + int(info[2]) + 1
+    raise _bad_line_error(path, lineno, text, tokens, ncols)
+
+
+def _lines_before(path: str, offset: int) -> int:
+    """Newlines in the file before byte ``offset`` (error paths only)."""
+    with open(path, "rb") as f:
+        return sum(block.count(b"\n") for block in _blocks(f, 0, offset))
+
+
+def _bad_line_error(path: str, lineno: int, text: str, tokens: list[str],
+                    ncols: int) -> InputError:
+    text = text.strip()
+    if len(tokens) == ncols:
+        bad = next(t for t in tokens if not _is_number(t))
+        what = f"{bad!r} is not a number"
+    else:
+        what = f"expected {ncols} numbers"
+    return InputError(
+        f"{path}: line {lineno} has {len(tokens)} fields, {what} ({text[:60]!r}); fix or "
+        "delete that line (two runs written into one file?)")
+
+
+def _default_threads(nbytes: int) -> int:
+    """2 threads for a large file when a core is idle, else 1.
+
+    Measured (benchmarks/bench_reader.py) on a 2-core machine kept busy by other jobs: a
+    second thread gained no wall time and cost ~0.1 s more CPU per 0.67 GB, so it is used
+    only when the load average leaves a core free."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if nbytes < _THREADED_MIN_BYTES or (cores or 1) < 2:
+        return 1
+    try:
+        idle = (cores or 1) - os.getloadavg()[0]
+    except OSError:
+        idle = 0.0
+    return 2 if idle >= 1.0 else 1
+
+
+def _read_chunk(f, buf: Optional[np.ndarray], a: int, size: int, path: str) -> np.ndarray:
+    """Bytes [a, a + size) of the file into ``buf`` (reused when large enough)."""
+    if buf is None or len(buf) < size:
+        buf = np.empty(max(size, _CHUNK_BYTES + (1 << 16)), dtype=np.uint8)
+    f.seek(a)
+    view, got = memoryview(buf)[:size], 0
+    while got < size:
+        n = f.readinto(view[got:])
+        if not n:
+            raise InputError(f"{path} shrank while being read; read it again")
+        got += n
+    return buf
+
+
+def _initial_capacity(lib, buf: np.ndarray, size: int, total: int) -> int:
+    # rows <= lines: the first chunk's line density, with a margin (pages never written are
+    # never resident)
+    return int(total * max(_count_lines(lib, buf, size), 1) / size * 1.05) + 1024
+
+
+def _fill_compiled_serial(lib, path: str, start: int, end: int, ncols: int,
+                          usecols: Optional[Sequence[int]],
+                          width: int) -> tuple[np.ndarray, set[str]]:
+    """:func:`_fill_compiled` in the calling thread: chunks one after the other into one
+    reused buffer, each row straight after the previous one (no line counting, no gaps);
+    when the output is full the parser stops, the output grows, the parse resumes."""
+    cmap = _colmap(ncols, usecols)
+    out: Optional[np.ndarray] = None
+    buf: Optional[np.ndarray] = None
+    parsers: set[str] = set()
+    n = 0
+    with open(path, "rb", buffering=0) as f:
+        for a, b in _ranges(start, end, path, _CHUNK_BYTES):
+            size = b - a
+            buf = _read_chunk(f, buf, a, size, path)
+            if out is None:
+                out = np.empty((width, _initial_capacity(lib, buf, size, end - start)))
+            n0, done = n, 0
+            while True:
+                status, info = _run_compiled(lib, buf, size, ncols, cmap, out, n,
+                                             out.shape[1] - n, done)
+                n += int(info[0])
+                if status != _FP_FULL:
+                    break
+                done += int(info[1])
+                out = _grown(out, n, _count_lines(lib, buf[done:], size - done))
+            if status == _FP_OK:
+                parsers.add("compiled")
+                continue
+            # a line the compiled grammar refuses: named, or the chunk to the generic parsers
+            info[2] += _count_lines(lib, buf, done) if done else 0
+            info[3] += done
+            _check_reported_line(path, a, buf, size, info, ncols)
+            cols, parser = _parse_chunk_generic(path, a, bytes(buf[:size]), ncols, False)
+            m = len(cols[0]) if cols else 0
+            if n0 + m > out.shape[1]:
+                out = _grown(out, n0, m)
+            for k, j in enumerate(range(ncols) if usecols is None else usecols):
+                out[k, n0:n0 + m] = cols[j]
+            n = n0 + m
+            parsers.add(parser)
+    if out is None:
+        return np.empty((0, width)), parsers
+    return out[:, :n].T, parsers
+
+
+def _grown(out: np.ndarray, n: int, more: int) -> np.ndarray:
+    """A larger output holding the first n rows of ``out`` and room for ``more``."""
+    grown = np.empty((out.shape[0], max(int(out.shape[1] * 1.25), n + more) + 1024))
+    grown[:, :n] = out[:, :n]
+    return grown
+
+
+def _fill_compiled(lib, path: str, start: int, end: int, ncols: int,
+                   usecols: Optional[Sequence[int]], width: int,
+                   threads: int) -> tuple[np.ndarray, set[str]]:
+    """Parse [start, end) with the compiled parser in ``threads`` (>= 2) threads into a
+    (n, width) array (column-major).
+
+    The file is read chunk by chunk into a few reused buffers (memory: the output plus
+    ``threads + 2`` chunks).  Each chunk's rows go to a block of the output known before it
+    is parsed: its newlines are counted first (memchr, a few ms per chunk), so chunks are
+    parsed concurrently by ``threads`` threads.  A chunk with fewer rows than lines (comments,
+    blank lines) leaves a gap, closed at the end.  A chunk the compiled parser refuses but
+    Python's float() reads is parsed by the generic parsers.
+    """
+    import collections
+    import concurrent.futures
+
+    cmap = _colmap(ncols, usecols)
+    ranges = _ranges(start, end, path, _CHUNK_BYTES)
+    out: Optional[np.ndarray] = None
+    spare: list[np.ndarray] = []
+    blocks: list[tuple[int, int]] = []          # (first row, rows) of each chunk, in order
+    parsers: set[str] = set()
+    pending: collections.deque = collections.deque()
+    pool = concurrent.futures.ThreadPoolExecutor(threads)
+
+    def finish_one() -> None:
+        a, buf, size, row0, nrows, result = pending.popleft()
+        status, info = result.result()
+        if status == _FP_OK:
+            blocks.append((row0, int(info[0])))
+            parsers.add("compiled")
+        elif status == _FP_FULL:
+            raise RuntimeError("fastparse_columns ran out of rows (a bug in pyonsager)")
+        else:
+            _check_reported_line(path, a, buf, size, info, ncols)
+            cols, parser = _parse_chunk_generic(path, a, bytes(buf[:size]), ncols, False)
+            m = len(cols[0]) if cols else 0
+            if m > nrows:
+                raise RuntimeError("generic parser read more rows than lines (a bug)")
+            for k, j in enumerate(range(ncols) if usecols is None else usecols):
+                out[k, row0:row0 + m] = cols[j]
+            blocks.append((row0, m))
+            parsers.add(parser)
+        spare.append(buf)
+
+    try:
+        row = 0
+        with open(path, "rb", buffering=0) as f:
+            for a, b in ranges:
+                size = b - a
+                # one chunk queued behind those being parsed while the next one is read
+                while not spare and len(pending) > threads:
+                    finish_one()
+                buf = _read_chunk(f, spare.pop() if spare else None, a, size, path)
+                nrows = _count_lines(lib, buf, size)
+                if out is None:
+                    out = np.empty((width, _initial_capacity(lib, buf, size, end - start)))
+                if row + nrows > out.shape[1]:
+                    while pending:                  # no thread may write into the old array
+                        finish_one()
+                    out = _grown(out, row, nrows)
+                result = pool.submit(_run_compiled, lib, buf, size, ncols, cmap, out, row, nrows)
+                pending.append((a, buf, size, row, nrows, result))
+                row += nrows
+            while pending:
+                finish_one()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if out is None:
+        return np.empty((0, width)), parsers
+    n = 0
+    for row0, m in blocks:                      # close the gaps left by comment lines
+        if row0 != n:
+            out[:, n:n + m] = out[:, row0:row0 + m]
+        n += m
+    return out[:, :n].T, parsers
+
+
+# ..................................................... the generic parsers (pandas, numpy)
+
+
+def _pandas(enabled: Optional[bool] = None):
+    """pandas if installed and enabled (``enabled``, default :data:`USE_PANDAS`): its C
+    tokenizer is much faster than numpy's loadtxt."""
+    if not (USE_PANDAS if enabled is None else enabled):
         return None
     try:
         import pandas
@@ -223,9 +554,10 @@ def _pandas():
 
 def is_regular(line: bytes) -> bool:
     """A data line written as ``v1 v2 ... vn\n`` (single spaces, no leading or trailing
-    blanks): how LAMMPS fix ave/time, our writers and fix onsager write.  A file whose first
-    data line is regular is parsed with a single-space separator (about 3x faster than
-    generic whitespace); a chunk that turns out irregular falls back to the generic parser."""
+    blanks): how LAMMPS fix ave/time, our writers and fix onsager write.  Without the
+    compiled parser, a file whose first data line is regular is parsed by pandas with a
+    single-space separator (about 3x faster than generic whitespace); a chunk that turns out
+    irregular falls back to the generic parser."""
     body = line.rstrip(b"\n")
     return (bool(body) and not body.startswith(b" ") and not body.endswith(b" ")
             and b"  " not in body and b"\t" not in body and b"\r" not in body)
@@ -277,18 +609,33 @@ def _parse_chunk(path: str, start: int, chunk: bytes, ncols: int,
 
     All columns are parsed (not only those kept) so that every row is checked to have
     exactly ncols fields: a crashed write glued to the next row must not pass silently.
-    Fast paths first (pandas, single space, then any whitespace), numpy's strict loadtxt
-    last; a malformed line is an InputError naming it.
+    The compiled parser first, then the generic ones (:func:`_parse_chunk_generic`); a
+    malformed line is an InputError naming it.
     """
-    pd = _pandas()
+    lib = compiled_parser()
+    if lib is not None:
+        cols = _parse_chunk_compiled(lib, path, start, chunk, ncols)
+        if cols is not None:
+            return cols
+    return _parse_chunk_generic(path, start, chunk, ncols, regular)[0]
+
+
+def _parse_chunk_generic(path: str, start: int, chunk: bytes, ncols: int, regular: bool,
+                         use_pandas: Optional[bool] = None) -> tuple[list[np.ndarray], str]:
+    """:func:`_parse_chunk` without the compiled parser; also names the parser that read the
+    chunk ("pandas" or "numpy").  pandas first (single space, then any whitespace), numpy's
+    strict loadtxt last (use_pandas: default :data:`USE_PANDAS`)."""
+    pd = _pandas(use_pandas)
     rows = None
+    parser = "pandas"
     if pd is not None:
         if regular:
             cols = _parse_regular(pd, chunk, ncols)
             if cols is not None:
-                return cols
+                return cols, parser
         rows = _parse_whitespace(pd, chunk, ncols)
     if rows is None:
+        parser = "numpy"
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")      # a chunk of comments only is no error
@@ -298,35 +645,33 @@ def _parse_chunk(path: str, start: int, chunk: bytes, ncols: int,
         if rows is None or (rows.size and rows.shape[1] != ncols):
             _raise_bad_line(path, start, chunk, ncols)
     if rows.size == 0:
-        return [np.empty(0) for _ in range(ncols)]
-    return [rows[:, j] for j in range(ncols)]
+        return [np.empty(0) for _ in range(ncols)], parser
+    return [rows[:, j] for j in range(ncols)], parser
 
 
 def _parse_range(path: str, start: int, end: int, ncols: int,
-                 usecols: Optional[Sequence[int]], regular: bool = False) -> list[np.ndarray]:
+                 usecols: Optional[Sequence[int]], regular: bool = False,
+                 use_pandas: Optional[bool] = None) -> tuple[list[np.ndarray], str]:
     """The kept columns (``usecols``, default all) of the complete lines in bytes
-    [start, end) (a worker process's unit of work)."""
+    [start, end), and the parser that read them (a worker process's unit of work: it gets
+    the caller's ``use_pandas``, not its own module default)."""
     with open(path, "rb") as f:
         f.seek(start)
         chunk = f.read(end - start)
-    cols = _parse_chunk(path, start, chunk, ncols, regular)
-    return cols if usecols is None else [cols[j] for j in usecols]
+    cols, parser = _parse_chunk_generic(path, start, chunk, ncols, regular, use_pandas)
+    return (cols if usecols is None else [cols[j] for j in usecols]), parser
 
 
 def _raise_bad_line(path: str, start: int, chunk: bytes, ncols: int) -> None:
     """Find the malformed line of a chunk (slow path, errors only) and raise naming it."""
-    with open(path, "rb") as f:
-        lines_before = sum(block.count(b"\n") for block in _blocks(f, 0, start))
+    lines_before = _lines_before(path, start)
     for i, raw in enumerate(chunk.split(b"\n")):
-        text = raw.decode("utf-8", errors="replace").strip()
-        if not text or text.startswith("#"):
+        text = raw.decode("utf-8", errors="replace")
+        tokens = text.split("#", 1)[0].split()
+        if not tokens:
             continue
-        tokens = text.split()
         if len(tokens) != ncols or not all(_is_number(t) for t in tokens):
-            raise InputError(
-                f"{path}: line {lines_before + i + 1} has {len(tokens)} fields, expected "
-                f"{ncols} numbers ({text[:60]!r}); fix or delete that line (two runs written "
-                "into one file?)")
+            raise _bad_line_error(path, lines_before + i + 1, text, tokens, ncols)
     raise InputError(f"{path}: could not parse the data after byte {start}")
 
 
@@ -351,21 +696,37 @@ def _default_workers(nbytes: int) -> int:
 
 
 def _parse_all(path: str, start: int, end: int, ncols: int,
-               usecols: Optional[Sequence[int]], workers: int) -> np.ndarray:
-    """Parse [start, end) into one float64 (n, width) array, filled chunk by chunk.
+               usecols: Optional[Sequence[int]],
+               workers: Optional[int]) -> tuple[np.ndarray, set[str]]:
+    """Parse [start, end) into one float64 (n, width) array, filled chunk by chunk, and name
+    the parsers that read it ("compiled", "pandas", "numpy").
 
-    The array is column-major (each column contiguous, as the parser produces them and as the
-    correlator and FFTs read them).  Peak memory is about the result plus one chunk: the rows
-    are counted in the first chunk and the array is allocated for the file's size at that
-    density plus a margin (pages never written are never resident); a file whose later
-    lines are shorter grows it.
+    The array is column-major (each column contiguous, as the parsers produce them and as the
+    correlator and FFTs read them).  Peak memory is about the result plus a few chunks: the
+    array is allocated for the file's size at the first chunk's row density plus a margin
+    (pages never written are never resident); a file whose later lines are shorter grows
+    it.  workers: threads of the compiled parser, else worker processes of the generic
+    parsers (None: chosen by file size and cores).
     """
     width = len(usecols) if usecols is not None else ncols
-    with open(path, "rb") as f:
-        f.seek(start)
-        first = f.readline()
-    regular = is_regular(first)
+    lib = compiled_parser()
     with _no_hugepages():
+        if lib is not None:
+            threads = _default_threads(end - start) if workers is None else workers
+            if usecols is not None and len(set(usecols)) != len(usecols):
+                # a column kept twice: parse it once, repeat it after
+                uniq = list(dict.fromkeys(usecols))
+                data, parsers = _parse_all(path, start, end, ncols, uniq, threads)
+                return data[:, [uniq.index(j) for j in usecols]], parsers
+            if threads <= 1:
+                return _fill_compiled_serial(lib, path, start, end, ncols, usecols, width)
+            return _fill_compiled(lib, path, start, end, ncols, usecols, width, threads)
+        with open(path, "rb") as f:
+            f.seek(start)
+            first = f.readline()
+        regular = is_regular(first)
+        if workers is None:
+            workers = _default_workers(end - start)
         return _fill(path, start, end, ncols, usecols, workers, width, regular)
 
 
@@ -388,12 +749,14 @@ def _no_hugepages():
 
 
 def _fill(path: str, start: int, end: int, ncols: int, usecols: Optional[Sequence[int]],
-          workers: int, width: int, regular: bool) -> np.ndarray:
+          workers: int, width: int, regular: bool) -> tuple[np.ndarray, set[str]]:
     ranges = _ranges(start, end, path, _CHUNK_BYTES)
     buf: Optional[np.ndarray] = None             # (width, capacity): columns contiguous
     n = 0
-    for (a, b), cols in zip(ranges, _map_ranges(path, ranges, ncols, usecols, workers,
-                                                regular)):
+    parsers: set[str] = set()
+    for (a, b), (cols, parser) in zip(ranges, _map_ranges(path, ranges, ncols, usecols,
+                                                          workers, regular)):
+        parsers.add(parser)
         m = len(cols[0]) if cols else 0
         if buf is None:
             per_byte = max(m, 1) / max(b - a, 1)
@@ -406,14 +769,15 @@ def _fill(path: str, start: int, end: int, ncols: int, usecols: Optional[Sequenc
             buf[j, n:n + m] = col
         n += m
     if buf is None:
-        return np.empty((0, width))
-    return buf[:, :n].T
+        return np.empty((0, width)), parsers
+    return buf[:, :n].T, parsers
 
 
 def _map_ranges(path: str, ranges: list[tuple[int, int]], ncols: int,
                 usecols: Optional[Sequence[int]], workers: int, regular: bool = False):
-    """Parsed columns of the byte ranges, in order (in worker processes when workers > 1:
-    threads do not help, pandas' number conversion holds the GIL -- measured)."""
+    """Parsed columns of the byte ranges and their parser, in order (in worker processes
+    when workers > 1: threads do not help, pandas' number conversion holds the GIL --
+    measured)."""
     if workers <= 1 or len(ranges) < 2 or not _spawn_safe():
         for a, b in ranges:
             yield _parse_range(path, a, b, ncols, usecols, regular)
@@ -424,7 +788,7 @@ def _map_ranges(path: str, ranges: list[tuple[int, int]], ncols: int,
     # spawn, not fork: the caller may hold MPI or threads that a fork would copy half-way
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(_parse_range, path, a, b, ncols, usecols, regular)
+        futures = [pool.submit(_parse_range, path, a, b, ncols, usecols, regular, USE_PANDAS)
                    for a, b in ranges]
         for fut in futures:
             yield fut.result()
@@ -447,11 +811,13 @@ def read_table(path: str, usecols: Optional[Sequence[str]] = None,
     path: file to read.
     usecols: names of the columns to keep (all when None); parsing cost is the same, memory
         is only what is kept.
-    workers: processes used to parse; default 1 below 64 MB or with <= 2 cores, else
-        min(4, cores).
+    workers: threads of the compiled parser (default 2 from 32 MB when the load average
+        leaves a core idle, else 1); without it, processes of the generic parsers (default 1
+        below 64 MB or with <= 2 cores, else min(4, cores)).
 
     A truncated last line is dropped with a :class:`TruncatedFileWarning`.  Rows are not
-    checked for NaN/inf here (see :func:`check_finite`).
+    checked for NaN/inf here (see :func:`check_finite`).  ``Table.parsers`` names the
+    parsers that read the rows.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -461,9 +827,7 @@ def read_table(path: str, usecols: Optional[Sequence[str]] = None,
     if idx == list(range(len(header.names))):
         idx = None                       # every column in file order: no column copy
     end, truncated = _data_end(path, header)
-    if workers is None:
-        workers = _default_workers(end - header.data_offset)
-    data = _parse_all(path, header.data_offset, end, len(header.names), idx, workers)
+    data, parsers = _parse_all(path, header.data_offset, end, len(header.names), idx, workers)
     if truncated:
         warnings.warn(f"{path}: the last line was incomplete (a run stopped while writing?) and "
                       f"was dropped; {len(data)} complete rows read", TruncatedFileWarning,
@@ -471,7 +835,7 @@ def read_table(path: str, usecols: Optional[Sequence[str]] = None,
     if len(data) == 0:
         raise InputError(f"{path}: no complete data rows; run longer or check the file")
     names = list(header.names) if usecols is None else list(usecols)
-    return Table(header, names, data, truncated)
+    return Table(header, names, data, truncated, tuple(sorted(parsers)))
 
 
 def check_finite(table: Table, columns: Optional[Sequence[str]] = None) -> None:
@@ -515,16 +879,27 @@ def check_steps(steps: Optional[np.ndarray], path: str) -> Optional[str]:
     """
     if steps is None or len(steps) < 3:
         return None
-    d = np.diff(steps)
-    bad = np.nonzero(d != d[0])[0]
-    if d[0] > 0 and len(bad) == 0:
+    d0 = steps[1] - steps[0]
+    i = 1 if d0 <= 0 else _first_uneven_step(steps, d0)
+    if i is None:
         return None
-    i = int(bad[0]) + 1 if d[0] > 0 else 1
     msg = (f"{path}: steps are not evenly spaced (data row {i + 1}: step {int(steps[i - 1])} -> "
-           f"{int(steps[i])}, expected +{int(d[0])}); the rows are analysed as if one dt apart "
+           f"{int(steps[i])}, expected +{int(d0)}); the rows are analysed as if one dt apart "
            "-- remove repeated rows of a restarted run or analyse the stretches separately")
     warnings.warn(msg, UserWarning, stacklevel=3)
     return msg
+
+
+def _first_uneven_step(steps: np.ndarray, d0: float) -> Optional[int]:
+    """The first row i with steps[i] - steps[i-1] != d0, or None; block by block (no
+    full-length temporary for a 1e7-row file)."""
+    block = 1 << 18
+    for a in range(0, len(steps) - 1, block):
+        d = np.diff(steps[a:a + block + 1])
+        bad = np.flatnonzero(d != d0)
+        if len(bad):
+            return a + int(bad[0]) + 1
+    return None
 
 
 def _step_of_row(table: Table, row: int) -> Optional[int]:

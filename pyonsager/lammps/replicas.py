@@ -245,17 +245,12 @@ def run_replicas(cfg: Any, out: str, restart: bool, comm: Any, sig: Any,
                  overwrite: bool = False) -> Any:
     """The replicas workflow (module docstring) for every temperature of ``cfg``; collective
     on ``comm``.  Returns the merged result (a list, one per temperature, for a list)."""
-    from pyonsager.lammps.runner import _write_kappa_table
+    from pyonsager.lammps.runner import over_temperatures
 
     k, sub = split_world(comm, cfg.replicas)
-    results = []
-    for T in cfg.temperatures:
-        tout = os.path.join(out, f"T{T:g}") if cfg.temperature_list else out
-        results.append(_run_temperature(cfg, T, tout, restart, comm, sub, k, sig, overwrite))
-    sub.Free()
-    if not cfg.temperature_list:
-        return results[0]
-    if comm.Get_rank() == 0:
-        _write_kappa_table(out, cfg.temperatures, results)
-    comm.Barrier()
-    return results
+    try:
+        return over_temperatures(cfg, out, comm,
+                                 lambda T, tout: _run_temperature(cfg, T, tout, restart, comm,
+                                                                  sub, k, sig, overwrite))
+    finally:
+        sub.Free()

@@ -29,7 +29,7 @@ import contextlib
 import math
 import os
 import signal
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -119,11 +119,20 @@ def run(config_path: str, out: Optional[str] = None, restart: bool = False,
 
         with _Signals() as sig:
             return run_replicas(cfg, out, restart, comm, sig, overwrite)
-    results = []
     with _Signals() as sig:
-        for T in cfg.temperatures:
-            tout = os.path.join(out, f"T{T:g}") if cfg.temperature_list else out
-            results.append(_run_one(cfg, T, tout, restart, comm, sig, overwrite))
+        return over_temperatures(cfg, out, comm,
+                                 lambda T, tout: _run_one(cfg, T, tout, restart, comm, sig,
+                                                          overwrite))
+
+
+def over_temperatures(cfg: RunConfig, out: str, comm: Any,
+                      run_at: Callable[[float, str], Any]) -> Any:
+    """``run_at(T, directory)`` for each temperature of the config (``out/T<T>/`` for a list,
+    ``out`` for one); for a list, also ``out/kappa_T.yaml``. The result, or the list of them."""
+    results = []
+    for T in cfg.temperatures:
+        tout = os.path.join(out, f"T{T:g}") if cfg.temperature_list else out
+        results.append(run_at(T, tout))
     if not cfg.temperature_list:
         return results[0]
     if comm.Get_rank() == 0:

@@ -182,7 +182,8 @@ def onsager_vector(kind: str, path: str, mode: str, comm=None, extra: str = "",
                    ids: list[int] | None = None) -> "np.ndarray":
     """Global vector of compute onsager on a stored state after `run 0`.
 
-    mode: "exact", or a stress compute style ("centroid/stress/atom") for the stress-ID path.
+    mode: "exact" (or "exact central"), or a stress compute style ("centroid/stress/atom")
+    for the stress-ID path.
     extra: LAMMPS commands issued after the state is loaded (e.g. a neighbor change).
     ids: atom IDs of the compute's group (default: all).
     """
@@ -200,8 +201,8 @@ def onsager_vector(kind: str, path: str, mode: str, comm=None, extra: str = "",
             group = "sel"
             lmp.command("group sel id " + " ".join(map(str, ids)))
         lmp.command("compute pe all pe/atom")
-        if mode == "exact":
-            lmp.command(f"compute fl {group} onsager pe exact species {s['species']} "
+        if mode.startswith("exact"):
+            lmp.command(f"compute fl {group} onsager pe {mode} species {s['species']} "
                         f"charge {charge}")
         else:
             lmp.command(f"compute st all {mode} NULL virial")

@@ -1,5 +1,5 @@
 """Under mpirun: 20 NVE steps of a stored state with and without `compute onsager ... exact`
-sampled every step by fix onsager; rank 0 writes whether thermo pe/press of every step and the
+(and `exact forward`) sampled every step by fix onsager; rank 0 writes whether thermo pe/press of every step and the
 final x, v (gathered by atom ID) are bit-identical, as JSON.
 
 usage: exact_trajectory.py KIND DATAFILE WORKDIR OUT.json [EXTRA LAMMPS COMMAND]
@@ -28,7 +28,8 @@ def trajectory(sample: bool, tag: str):
     if sample:
         lmp.commands_string(
             f"compute pe all pe/atom\ncompute fl all onsager pe exact species {s['species']}\n"
-            "fix s all onsager fl 1")
+            f"compute ff all onsager pe exact forward species {s['species']}\n"
+            "fix s all onsager fl 1\nfix sf all onsager ff 1")
     thermo = os.path.join(work, f"thermo_{tag}.txt")
     lmp.command(f"fix th all ave/time 1 1 1 c_thermo_pe c_thermo_press file {thermo} "
                 "format ' %.17g'")
