@@ -856,8 +856,20 @@ def apply_likelihood(res, arrays: Sequence[np.ndarray], names: Sequence[str],
     gk_params = res.estimator.get("parameters", {})
     ku = U.SI_UNITS["kappa"]
     res.kappa = Quantity(r.kappa * kscale, r.kappa_error * kscale, ku)
+    if len(sel) == 1:
+        # one flux: the reduced spectrum is S00 itself, kappa = L00 by construction (one fit)
+        L[0, 0], E[0, 0] = res.kappa.value, res.kappa.error
     res.L00 = Quantity(float(L[0, 0]), float(E[0, 0]), ku)
     om = res.onsager_matrix
+    crit = res.criterion
+    if crit and crit.get("per_species"):
+        # U^2/L11 with the L11 reported here (the criterion was computed with Green-Kubo's)
+        for s_, v in crit["per_species"].items():
+            j = om["names"].index("mass_flux_" + s_)
+            crit["per_species"][s_] = v * om["values"][j][j] / float(L[j, j])
+        crit["value"] = max(crit["per_species"].values())
+        if "threshold" in crit:
+            crit["below_threshold"] = bool(crit["value"] < crit["threshold"])
     om["values"] = [[float(v) for v in row] for row in L]
     om["errors"] = [[float(v) for v in row] for row in E]
     if len(sel) == 2:
@@ -871,8 +883,9 @@ def apply_likelihood(res, arrays: Sequence[np.ndarray], names: Sequence[str],
         res.kappa_p = Quantity(float(d.L[1, 1] * s), float(d.L_error[1, 1] * s), ku)
         res.kappa_kp = Quantity(float(d.L[0, 1] * s), float(d.L_error[0, 1] * s), ku)
     k, l00 = res.kappa.value, res.L00.value
-    res.delta = Quantity((l00 - k) / k, float(np.hypot(res.L00.error / k,
-                                                       l00 * res.kappa.error / k ** 2)), "")
+    if len(sel) > 1:            # one flux: delta stays what the Green-Kubo report says
+        res.delta = Quantity((l00 - k) / k, float(np.hypot(res.L00.error / k,
+                                                           l00 * res.kappa.error / k ** 2)), "")
     fit = r.reduced
     res.estimator = {"name": "likelihood", "parameters": {
         "cutoff_best_THz": fit.fc_best * 1e-12 / U.time(md.units),

@@ -239,6 +239,15 @@ def analyze_files(paths: Sequence[str], **options: Any) -> OnsagerResult:
     if mobile is not None:
         mobile = [str(x) for x in mobile]
     lengths = [len(s) for s in series]
+    fallback = []
+    if used["estimator"] is None and estimator != "green-kubo" and len(set(lengths)) > 1:
+        # the default may not refuse what Green-Kubo can do: only an estimator asked for (or
+        # recorded in the files) refuses runs of different lengths
+        fallback.append(
+            f"runs of different lengths ({', '.join(map(str, lengths))} samples): the default "
+            f"{estimator} estimator combines runs as equivalent components of one spectrum, "
+            "which needs runs of equal length; kappa is the Green-Kubo estimate")
+        estimator = "green-kubo"
     if estimator != "green-kubo" and len(set(lengths)) > 1:
         raise MismatchedRuns(
             f"the {estimator} estimator combines runs as equivalent components of one spectrum, "
@@ -284,7 +293,15 @@ def analyze_files(paths: Sequence[str], **options: Any) -> OnsagerResult:
         else:
             from .likelihood import apply_likelihood
 
-            apply_likelihood(res, arrays, names, gk.selected, md)
+            if used["estimator"] is None and len(gk.selected) > arrays[0].shape[1]:
+                # as for one run (analysis.analyze_series): the default does not refuse
+                fallback.append(
+                    f"{len(gk.selected)} independent fluxes and {arrays[0].shape[1]} directions "
+                    f"x runs: the default likelihood estimator needs at least as many as "
+                    "fluxes; kappa is the Green-Kubo estimate")
+            else:
+                apply_likelihood(res, arrays, names, gk.selected, md)
+    res.warnings.extend(fallback)
     res.analysis_overrides = analysis_overrides
     if md.mass_flux_unit:
         res.input_units["mass_flux_unit"] = md.mass_flux_unit

@@ -40,6 +40,7 @@ def rel(a, b):
 def test_two_components_outputs(two, tmp_path):
     x = two
     r = analyze(energy_flux=x[:, 0], mass_flux=[x[:, 1]], species=["Ag"], masses=[107.8682],
+                estimator="green-kubo",
                 site_energies={"Ag": -2.5}, **KW)
     assert r.L01 is not None and r.L11 is not None
     assert r.kappa.unit == "W m^-1 K^-1" and r.L01.unit == "kg m^-1 s^-1 K^-1"
@@ -86,10 +87,10 @@ def test_decomposition_sums_to_L00(two):
     jk = 0.3 * x[:, 0] + 0.2 * rng.standard_normal((len(x), 3))
     jp = x[:, 0] - jk
     r = analyze(energy_flux=x[:, 0], mass_flux=[x[:, 1]], energy_flux_kinetic=jk,
-                energy_flux_potential=jp, **KW)
+                energy_flux_potential=jp, estimator="green-kubo", **KW)
     total = r.kappa_k.value + r.kappa_p.value + 2 * r.kappa_kp.value
     assert total == pytest.approx(r.L00.value, rel=1e-10)
-    r0 = analyze(energy_flux=x[:, 0], mass_flux=[x[:, 1]], **KW)
+    r0 = analyze(energy_flux=x[:, 0], mass_flux=[x[:, 1]], estimator="green-kubo", **KW)
     assert r.kappa.value == pytest.approx(r0.kappa.value, rel=1e-10)
 
 
@@ -159,7 +160,8 @@ def test_proxy_mass_flux_units(two):
 
 def test_correlator_path_equals_arrays_path(three):
     x = three
-    r = analyze(energy_flux=x[:, 0], mass_flux={"Li": x[:, 1], "Na": x[:, 2]}, max_lag=40.0, **KW)
+    r = analyze(energy_flux=x[:, 0], mass_flux={"Li": x[:, 1], "Na": x[:, 2]}, max_lag=40.0,
+                estimator="green-kubo", **KW)
     c = OnlineCorrelator(3, 400)
     for start in range(0, len(x), 999):
         c.add(x[start:start + 999])
@@ -173,7 +175,7 @@ def test_correlator_path_equals_arrays_path(three):
 
 def test_user_cutoff(two):
     x = two
-    r = analyze(energy_flux=x[:, 0], mass_flux=[x[:, 1]], cutoff=5.0, **KW)
+    r = analyze(energy_flux=x[:, 0], mass_flux=[x[:, 1]], cutoff=5.0, estimator="green-kubo", **KW)
     assert r.estimator["parameters"]["cutoff_time"] == pytest.approx(5e-12)
     assert r.estimator["parameters"]["cutoff_rule"] == "user"
 
@@ -245,18 +247,19 @@ def test_site_energies_from_flux_file_columns(two, tmp_path):
     with FluxFileWriter(tmp_path / "old.onsager", header, flux_columns(["Ag"], parts=False)) as w:
         w.write_rows(rows[:, :-1])
     u = float(np.mean(site))
-    r = analyze(str(tmp_path / "se.onsager"), max_lag=40.0)
+    r = analyze(str(tmp_path / "se.onsager"), max_lag=40.0, estimator="green-kubo")
     assert r.criterion["site_energy_source"] == "flux file"
     assert r.criterion["site_energy_eV"] == {"Ag": u}
     assert r.criterion["value"] == pytest.approx(u ** 2 / r.L11.value, rel=1e-12)
     assert r.gauge_sensitivity["site_energy_source"] == "flux file"
     assert {"Ag": u} in [row["shift_eV"] for row in r.gauge_sensitivity["shifts"]]
     # user-given site energies win over the columns
-    ru = analyze(str(tmp_path / "se.onsager"), max_lag=40.0, site_energies={"Ag": -1.0})
+    ru = analyze(str(tmp_path / "se.onsager"), max_lag=40.0, site_energies={"Ag": -1.0},
+                 estimator="green-kubo")
     assert ru.criterion["site_energy_source"] == "user"
     assert ru.criterion["value"] == pytest.approx(1.0 / ru.L11.value, rel=1e-12)
     # a file without the columns: no criterion, default +-1 eV gauge shifts
-    old = analyze(str(tmp_path / "old.onsager"), max_lag=40.0)
+    old = analyze(str(tmp_path / "old.onsager"), max_lag=40.0, estimator="green-kubo")
     assert old.criterion is None and "site_energy_source" not in old.gauge_sensitivity
     assert old.kappa.value == r.kappa.value
     # the drivers' path: running mean in FluxMetadata.site_energies
