@@ -76,9 +76,9 @@ def _numbers(r):
 
 def test_old_array_call_equals_analyze_arrays_and_hand_green_kubo(x):
     old = pyonsager.analyze(energy_flux=x[:, 0], mass_flux=[x[:, 1]], species=["Ag"],
-                            masses=[107.8682], cutoff=5.0, **KW)
+                            masses=[107.8682], cutoff=5.0, estimator="green-kubo", **KW)
     new = pyonsager.analyze_arrays(x[:, 0], [x[:, 1]], species=["Ag"], masses=[107.8682],
-                                   cutoff=5.0, **KW)
+                                   cutoff=5.0, estimator="green-kubo", **KW)
     assert _numbers(old) == _numbers(new)
     kappa, l00 = _hand_green_kubo(x, CUT)
     assert old.kappa.value == pytest.approx(kappa, rel=1e-10)
@@ -95,17 +95,17 @@ def test_old_proxy_spelling_is_the_new_one(x):
 
 def test_old_file_calls_equal_analyze_file_and_the_arrays(x, column_file):
     keys = dict(energy_flux="flux", mass_flux=["Ag=c_m"])
-    old = pyonsager.analyze(column_file, cutoff=5.0, mass_flux_units="mass", **keys, **KW)
-    new = pyonsager.analyze_file(column_file, cutoff=5.0, mass_flux_column_unit="mass", **keys,
+    old = pyonsager.analyze(column_file, cutoff=5.0, estimator="green-kubo", mass_flux_units="mass", **keys, **KW)
+    new = pyonsager.analyze_file(column_file, cutoff=5.0, estimator="green-kubo", mass_flux_column_unit="mass", **keys,
                                  **KW)
-    arrays = pyonsager.analyze_arrays(x[:, 0], {"Ag": x[:, 1]}, cutoff=5.0, **KW)
+    arrays = pyonsager.analyze_arrays(x[:, 0], {"Ag": x[:, 1]}, cutoff=5.0, estimator="green-kubo", **KW)
     assert _numbers(old) == _numbers(new)
     np.testing.assert_allclose(_numbers(old), _numbers(arrays), rtol=1e-12)
     assert old.L11.unit == arrays.L11.unit == "kg s m^-3 K^-1"     # true mass fluxes: SI
     kappa, _ = _hand_green_kubo(x, CUT)
     assert old.kappa.value == pytest.approx(kappa, rel=1e-10)
     # the default: the columns are proxies; kappa is the same, L11 is in the columns' unit
-    proxy = pyonsager.analyze(column_file, cutoff=5.0, **keys, **KW)
+    proxy = pyonsager.analyze(column_file, cutoff=5.0, estimator="green-kubo", **keys, **KW)
     assert proxy.kappa.value == pytest.approx(kappa, rel=1e-10)
     assert "column unit" in proxy.L11.unit
 

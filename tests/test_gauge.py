@@ -54,10 +54,10 @@ def test_shift_formula_matches_matrix():
 
 def test_kappa_invariant_L00_moves_as_predicted(series):
     j0, mf = series
-    r = run(j0, mf)
+    r = run(j0, mf, estimator="green-kubo")
     c = {"Li": 2.0, "Cu": -30.0}                      # eV per atom (OU fluxes are O(1))
     j0s = j0 + sum(c[s] / MASSES[s] * mf[s] for s in mf)   # metal: eV/(g/mol) * g/mol A/ps
-    rs = run(j0s, mf)
+    rs = run(j0s, mf, estimator="green-kubo")
     assert rs.kappa.value == pytest.approx(r.kappa.value, rel=1e-10)
     assert rs.kappa.error == pytest.approx(r.kappa.error, rel=1e-8)
     assert rs.estimator["parameters"]["cutoff_time"] == r.estimator["parameters"]["cutoff_time"]
@@ -72,7 +72,7 @@ def test_kappa_invariant_L00_moves_as_predicted(series):
 
 def test_gauge_sensitivity_report(series):
     j0, mf = series
-    r = run(j0, mf, site_energies={"Li": -1.5, "Cu": -3.0})
+    r = run(j0, mf, estimator="green-kubo", site_energies={"Li": -1.5, "Cu": -3.0})
     gs = r.gauge_sensitivity
     assert gs["L00"] == pytest.approx(r.L00.value, rel=1e-12)
     first = gs["shifts"][0]
@@ -81,7 +81,7 @@ def test_gauge_sensitivity_report(series):
         assert row["kappa"] == pytest.approx(r.kappa.value, rel=1e-9)
     # reproduce the first row by actually shifting the series
     j0s = j0 + sum(first["shift_eV"][s] / MASSES[s] * mf[s] for s in mf)
-    assert run(j0s, mf).L00.value == pytest.approx(first["L00"], rel=1e-10)
+    assert run(j0s, mf, estimator="green-kubo").L00.value == pytest.approx(first["L00"], rel=1e-10)
     assert gs["L00_range"][0] <= r.L00.value <= gs["L00_range"][1]
 
 

@@ -49,7 +49,7 @@ def _needed(err: str) -> int:
 
 def test_long_series_passes_and_is_right():
     j = _flux(40000, seed=1)                   # 2000 tau: above the 640 tau minimum
-    r = analyze(energy_flux=j, single_component=True, **KW)
+    r = analyze(energy_flux=j, single_component=True, estimator="green-kubo", **KW)
     exact = metal_kappa_per_unit_integral(V, T) * ou_exact_integral(A, B)[0, 0]
     assert abs(r.kappa.value - exact) < 3 * r.kappa.error
     tc = r.estimator["parameters"]["cutoff_time"] / 1e-12 / DT       # samples
@@ -98,8 +98,8 @@ def test_jackknife_blocks_rule_with_a_user_max_lag(tmp_path, capsys):
 def test_user_cutoff_needs_its_blocks_too():
     j = _flux(8000, seed=4)
     with pytest.raises(ValueError, match=r"at least 16000 samples"):
-        analyze(energy_flux=j, single_component=True, max_lag=3.0, cutoff=2.0, **KW)
-    r = analyze(energy_flux=j, single_component=True, max_lag=3.0, cutoff=0.5, **KW)
+        analyze(energy_flux=j, single_component=True, estimator="green-kubo", max_lag=3.0, cutoff=2.0, **KW)
+    r = analyze(energy_flux=j, single_component=True, estimator="green-kubo", max_lag=3.0, cutoff=0.5, **KW)
     assert r.estimator["parameters"]["cutoff_time"] == pytest.approx(0.5e-12)   # 50 x 80 = 4000
 
 
@@ -122,16 +122,16 @@ def test_automatic_max_lag_grows_to_twice_the_cutoff():
     with "cutoff not reached"."""
     n = 6000
     j = _flux(n, seed=3)
-    auto = analyze(energy_flux=j, single_component=True, too_few="warn", **KW)
+    auto = analyze(energy_flux=j, single_component=True, estimator="green-kubo", too_few="warn", **KW)
     p = auto.estimator["parameters"]
     tc, lag = p["cutoff_time"] / 1e-12 / DT, p["max_lag_time"] / 1e-12 / DT   # samples
     assert n // 50 < tc < n // 4 - 1
     # the cutoff the rule finds on the longest lags (N/4 - 1)
-    longest = analyze(energy_flux=j, single_component=True, too_few="warn",
+    longest = analyze(energy_flux=j, single_component=True, estimator="green-kubo", too_few="warn",
                       max_lag=(n // 4 - 1) * DT, **KW)
     assert round(tc) == round(longest.estimator["parameters"]["cutoff_time"] / 1e-12 / DT)
     assert round(lag) == 2 * round(tc)
-    by_hand = analyze(energy_flux=j, single_component=True, too_few="warn",
+    by_hand = analyze(energy_flux=j, single_component=True, estimator="green-kubo", too_few="warn",
                       max_lag=round(lag) * DT, **KW)
     assert auto.kappa.value == by_hand.kappa.value and auto.kappa.error == by_hand.kappa.error
     assert not any("not reached" in w for w in auto.warnings)
