@@ -614,6 +614,8 @@ def analyze_series(series: FluxSeries, estimator: Optional[str] = None, *,
     elif estimator == "likelihood":
         from pyonsager.likelihood import apply_likelihood
 
+        from pyonsager.likelihood import MIN_SAMPLES as LK_MIN_SAMPLES
+
         if used["estimator"] is None and len(gk.selected) > arrays[0].shape[1]:
             # the default may not refuse what Green-Kubo can do: the likelihood fit needs at
             # least as many components (directions) as independent fluxes
@@ -622,6 +624,10 @@ def analyze_series(series: FluxSeries, estimator: Optional[str] = None, *,
                 "the default likelihood estimator needs at least as many directions as fluxes; "
                 "kappa is the Green-Kubo estimate (analyse several runs together with "
                 "analyze FILE FILE ... to use the likelihood estimator)")
+        elif used["estimator"] is None and n < LK_MIN_SAMPLES:
+            res.warnings.append(
+                f"{n} samples: the default likelihood estimator needs at least "
+                f"{LK_MIN_SAMPLES}; kappa is the Green-Kubo estimate")
         else:
             apply_likelihood(res, arrays, names, gk.selected, md)
     res.analysis_overrides = analysis_overrides
