@@ -198,7 +198,7 @@ def test_run_writes_results_and_matches_file_analysis(reference):
     assert doc["run"]["engine"]["version"] >= 20250722
     assert doc["temperature_fluctuation"]["value"] > 0
     assert abs(doc["temperature"] - 400) < 150          # measured mean, not the request
-    assert doc["estimator"]["name"] == "green-kubo"
+    assert doc["estimator"]["name"] == "likelihood"            # the default of run
     assert_close(numbers(doc), result_numbers(result), 1e-12)
     assert_close(numbers(doc), result_numbers(reanalyse(out, doc, 0.25)), 1e-10)
     assert_criterion(doc, reanalyse(out, doc, 0.25))

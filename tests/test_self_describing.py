@@ -68,8 +68,8 @@ def one_rank(tmp_path_factory):
 def test_run_one_rank_reproduced_by_analyze_without_options(one_rank, tmp_path):
     _, out = one_rank
     path = os.path.join(out, "fluxes.onsager")
-    # the header says what the run used (config: max_lag 0.25 ps, mobile Ar Kr, default GK)
-    assert read_header(path)["analysis"] == {"max_lag": 0.25, "estimator": "green-kubo",
+    # the header says what the run used (config: max_lag 0.25 ps, mobile Ar Kr, default likelihood)
+    assert read_header(path)["analysis"] == {"max_lag": 0.25, "estimator": "likelihood",
                                              "mobile": ["Ar", "Kr"], "too_few": "warn"}
     doc = load(out)
     assert {"kappa", "L00", "L01", "L11", "kappa_k", "kappa_p", "kappa_kp"} <= set(doc)
@@ -86,14 +86,17 @@ def test_given_option_overrides_and_is_listed(one_rank, tmp_path):
     again = cli_analyze(path, str(tmp_path / "lag"), "--max-lag", "0.2", "--mobile", "Ar", "Kr")
     # --mobile equal to the recorded one is no override; the shorter max lag is
     assert again["analysis_overrides"] == {"max_lag": {"file": 0.25, "used": 0.2}}
-    assert again["kappa"]["value"] != doc["kappa"]["value"]
+    # max_lag is a Green-Kubo setting: it moves the Green-Kubo cross-check, not the spectral fit
+    gk = "green_kubo"
+    assert (again["estimator"]["parameters"][gk]["kappa"]["value"]
+            != doc["estimator"]["parameters"][gk]["kappa"]["value"])
     # the same max lag as the file: nothing overridden, the run's numbers
     same = cli_analyze(path, str(tmp_path / "same"), "--max-lag", "0.25")
     assert "analysis_overrides" not in same
     assert_same_numbers(doc, same)
     # in Python too, and the estimator is an ordinary option (no override flag)
     r = pyonsager.analyze(path, estimator="cepstral")
-    assert r.analysis_overrides == {"estimator": {"file": "green-kubo", "used": "cepstral"}}
+    assert r.analysis_overrides == {"estimator": {"file": "likelihood", "used": "cepstral"}}
     assert r.estimator["name"] == "cepstral"
 
 
@@ -142,7 +145,7 @@ def test_sigterm_restart_reproduced_by_analyze_without_options(tmp_path, nprocs)
     with open(path) as fh:
         lines = fh.read().splitlines()
     assert sum(line.startswith("# analysis:") for line in lines) == 1
-    assert read_header(path)["analysis"] == {"max_lag": 0.25, "estimator": "green-kubo",
+    assert read_header(path)["analysis"] == {"max_lag": 0.25, "estimator": "likelihood",
                                              "mobile": ["Ar", "Kr"], "too_few": "warn"}
     doc = load(out)
     assert doc["partial"] is False and doc["run"]["samples"] == step + LONG
@@ -186,7 +189,7 @@ def test_attach_on_user_lammps_mobile_from_msd(tmp_path):
     doc = load(out)
     path = os.path.join(out, "fluxes.onsager")
     rec = read_header(path)["analysis"]
-    assert rec["max_lag"] == 0.25 and rec["estimator"] == "green-kubo"
+    assert rec["max_lag"] == 0.25 and rec["estimator"] == "likelihood"
     assert rec["mobile"] == mobile_of(doc) == session.mobile_used
     assert_same_numbers(doc, cli_analyze(path, str(tmp_path / "again")))
 
@@ -233,8 +236,10 @@ def test_plain_fix_analysis_keyword(tmp_path):
     assert r.kappa.value == explicit.kappa.value and r.L11.value == explicit.L11.value
     assert r.species_selection["immobile_by_user"] == ["Kr"]
     assert r.analysis_overrides == {} and explicit.analysis_overrides == {}
-    # the recorded cutoff is used (not the automatic rule): 0.1 ps = 20 samples of 5 fs
-    params = r.estimator["parameters"]
+    # the recorded cutoff is used (not the automatic rule): 0.1 ps = 20 samples of 5 fs, by the
+    # Green-Kubo estimate the default (likelihood) result carries as its cross-check
+    assert r.estimator["name"] == "likelihood"
+    params = r.estimator["parameters"]["green_kubo"]
     np.testing.assert_allclose(params["cutoff_time"], 0.1e-12, rtol=1e-9)
     assert params["max_lag_time"] == pytest.approx(0.2e-12, rel=1e-12)
 
@@ -257,7 +262,7 @@ def test_ase_observer_reproduced_by_analyze(tmp_path):
     session.finish(out=str(tmp_path / "run"), plots=False)
     path = str(tmp_path / "run" / "fluxes.onsager")
     rec = read_header(path)["analysis"]
-    assert rec == {"max_lag": pytest.approx(0.1, rel=1e-12), "estimator": "green-kubo",
+    assert rec == {"max_lag": pytest.approx(0.1, rel=1e-12), "estimator": "likelihood",
                    "mobile": MOBILE, "too_few": "warn"}
     doc = load(str(tmp_path / "run"))
     r = pyonsager.analyze(path)     # 201 samples: a short run, flagged (recorded policy)
