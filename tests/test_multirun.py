@@ -177,6 +177,29 @@ def test_same_file_twice_and_spectral_unequal_lengths(two_runs):
         analyze_files([pa, pb], estimator="cepstral")
 
 
+def test_default_estimator_falls_back_to_green_kubo_on_unequal_lengths(two_runs, tmp_path):
+    """The default (likelihood) needs runs of equal length; given nothing it says so and gives
+    the Green-Kubo analysis, bit for bit; asked for (option or recorded in the files) it refuses."""
+    (pa, _), (pb, _) = two_runs
+    res = analyze_files([pa, pb], max_lag=2.0)
+    gk = analyze_files([pa, pb], max_lag=2.0, estimator="green-kubo")
+    assert res.estimator["name"] == "green-kubo"
+    fallback = [w for w in res.warnings if "runs of different lengths" in w]
+    assert fallback == ["runs of different lengths (20000, 30000 samples): the default "
+                        "likelihood estimator combines runs as equivalent components of one "
+                        "spectrum, which needs runs of equal length; kappa is the Green-Kubo "
+                        "estimate"]
+    assert not any("runs of different lengths" in w for w in gk.warnings)
+    assert (res.kappa.value, res.kappa.error) == (gk.kappa.value, gk.kappa.error)
+    assert (res.L00.value, res.L11.value) == (gk.L00.value, gk.L11.value)
+    with pytest.raises(MismatchedRuns, match="likelihood estimator .* equal length"):
+        analyze_files([pa, pb], estimator="likelihood")
+    a = _write(tmp_path / "a.onsager", 31, 20000, analysis={"estimator": "likelihood"})[0]
+    b = _write(tmp_path / "b.onsager", 32, 30000, analysis={"estimator": "likelihood"})[0]
+    with pytest.raises(MismatchedRuns, match="likelihood estimator .* equal length"):
+        analyze_files([a, b])
+
+
 def test_spectral_estimators_use_runs_as_components(tmp_path):
     """Two runs of equal length: the cepstral and likelihood estimators see 6 equivalent
     components; the same two runs given as one 6-direction array give the same kappa."""
