@@ -612,21 +612,22 @@ def analyze_series(series: FluxSeries, estimator: Optional[str] = None, *,
     if estimator == "cepstral":
         _apply_cepstral(res, arrays, gk.selected, md, fstar, pstar)
     elif estimator == "likelihood":
-        from pyonsager.likelihood import apply_likelihood
+        from pyonsager.likelihood import MIN_SAMPLES as LK_MIN_SAMPLES, apply_likelihood
 
-        from pyonsager.likelihood import MIN_SAMPLES as LK_MIN_SAMPLES
-
-        if used["estimator"] is None and len(gk.selected) > arrays[0].shape[1]:
+        # the default, and a run already paid for (too_few="warn", the drivers' policy), fall
+        # back to Green-Kubo, flagged, where the likelihood fit cannot be made
+        lenient = used["estimator"] is None or too_few == "warn"
+        if lenient and len(gk.selected) > arrays[0].shape[1]:
             # the default may not refuse what Green-Kubo can do: the likelihood fit needs at
             # least as many components (directions) as independent fluxes
             res.warnings.append(
                 f"{len(gk.selected)} independent fluxes and {arrays[0].shape[1]} directions: "
-                "the default likelihood estimator needs at least as many directions as fluxes; "
+                "the likelihood estimator needs at least as many directions as fluxes; "
                 "kappa is the Green-Kubo estimate (analyse several runs together with "
                 "analyze FILE FILE ... to use the likelihood estimator)")
-        elif used["estimator"] is None and n < LK_MIN_SAMPLES:
+        elif lenient and n < LK_MIN_SAMPLES:
             res.warnings.append(
-                f"{n} samples: the default likelihood estimator needs at least "
+                f"{n} samples: the likelihood estimator needs at least "
                 f"{LK_MIN_SAMPLES}; kappa is the Green-Kubo estimate")
         else:
             apply_likelihood(res, arrays, names, gk.selected, md)

@@ -344,3 +344,22 @@ def test_cramer_rao_of_harness_matches_two_parameter_lorentzian():
     bound = np.sqrt(grad @ np.linalg.solve(fisher, grad))
     assert LOR.cramer_rao(n, reduced=True) == pytest.approx(bound, rel=1e-4)
     assert LOR.cramer_rao(n) < bound                   # the full model knows more
+
+
+def test_short_run_kept_by_the_drivers_policy_falls_back_to_green_kubo():
+    """too_few="warn" (the drivers' recorded policy: a run already paid for is reported,
+    flagged): below the likelihood fit's minimum of samples the result is Green-Kubo's, with a
+    warning; with the strict policy an explicit likelihood request is refused."""
+    import pyonsager
+    from pyonsager.likelihood import MIN_SAMPLES
+
+    rng = np.random.default_rng(7)
+    j0 = rng.standard_normal((MIN_SAMPLES - 4, 3))
+    kw = dict(energy_flux=j0, dt=0.01, temperature=500.0, volume=1000.0, units="metal",
+              single_component=True, max_lag=0.05)
+    lenient = pyonsager.analyze(estimator="likelihood", too_few="warn", **kw)
+    gk = pyonsager.analyze(estimator="green-kubo", too_few="warn", **kw)
+    assert lenient.kappa.value == gk.kappa.value and lenient.kappa.error == gk.kappa.error
+    assert any("likelihood estimator needs at least" in w for w in lenient.warnings)
+    with pytest.raises(ValueError):
+        pyonsager.analyze(estimator="likelihood", too_few="error", **kw)
