@@ -289,12 +289,7 @@ ComputeOnsager::~ComputeOnsager()
   delete[] vector;
   delete[] local;
   delete styles;
-  memory->destroy(vall);
-  memory->destroy(xsave);
-  memory->destroy(fsave);
-  memory->destroy(tsave);
-  memory->destroy(fsum);
-  memory->destroy(dudesum);
+  destroy_exact();
   memory->destroy(x0);
   memory->destroy(f0);
   memory->destroy(u0);
@@ -623,16 +618,21 @@ void ComputeOnsager::init_exact()
 
 /* ---------------------------------------------------------------------- */
 
-void ComputeOnsager::grow_exact()
+void ComputeOnsager::destroy_exact()
 {
-  if (atom->nmax <= nmax_exact) return;
-  nmax_exact = atom->nmax;
   memory->destroy(vall);
   memory->destroy(xsave);
   memory->destroy(fsave);
   memory->destroy(tsave);
   memory->destroy(fsum);
   memory->destroy(dudesum);
+}
+
+void ComputeOnsager::grow_exact()
+{
+  if (atom->nmax <= nmax_exact) return;
+  nmax_exact = atom->nmax;
+  destroy_exact();
   memory->create(vall, nmax_exact, 3, "onsager:vall");
   if (!use_eam) {
     memory->create(xsave, nmax_exact, 3, "onsager:xsave");

@@ -78,6 +78,7 @@ class ComputeOnsager : public Compute {
 
   void init_exact();
   void grow_exact();
+  void destroy_exact();    // the per-atom arrays of the displaced evaluations
   bool exact_potential_flux(double *jpot, double *check, bool central);
   void evaluate_short_range();
 };

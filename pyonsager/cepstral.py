@@ -163,8 +163,22 @@ def _as_fluxes(fluxes: np.ndarray) -> np.ndarray:
     if x.ndim == 2:
         x = x[:, None, :]
     if x.ndim != 3:
-        raise ValueError(f"fluxes must have shape (N, k, 3) (samples, channels, directions), "
+        raise InputError(f"fluxes must have shape (N, k, 3) (samples, channels, directions), "
                          f"got {np.shape(fluxes)}")
+    return x
+
+
+def spectral_series(fluxes: np.ndarray, dt: float) -> np.ndarray:
+    """The (N, k, l) float64 series of a spectral estimator (cepstral, likelihood), checked:
+    dt > 0, and at least as many equivalent directions l as fluxes k (the direction-averaged
+    k x k periodogram is singular otherwise)."""
+    x = _as_fluxes(fluxes)
+    n, k, ndir = x.shape
+    if not (np.isfinite(dt) and dt > 0):
+        raise InputError(f"time between samples must be positive, got dt={dt}")
+    if ndir < k:
+        raise InputError(f"{k} fluxes need at least {k} equivalent directions (got {ndir}): "
+                         "drop a mass flux")
     return x
 
 
@@ -608,13 +622,8 @@ def cepstral_analysis(fluxes: np.ndarray, dt: float, fstar: Optional[float] = No
     integral_0^inf <X(t)X(0)> dt (reduced, resp. plain), i.e. half the zero-frequency
     two-sided spectral densities.
     """
-    x = _as_fluxes(fluxes)
+    x = spectral_series(fluxes, dt)
     n, k, ndir = x.shape
-    if not (np.isfinite(dt) and dt > 0):
-        raise InputError(f"time between samples must be positive, got dt={dt}")
-    if ndir < k:
-        raise InputError(f"{k} fluxes need at least {k} equivalent directions (got {ndir}): "
-                         "drop a mass flux")
     if n < 2 * FSTAR_MIN_FREQS:
         raise TooFewSamples(f"cepstral analysis needs at least {2 * FSTAR_MIN_FREQS} samples, "
                             f"got {n}")

@@ -725,18 +725,10 @@ class LikelihoodResult:
 
 
 def _check(x: np.ndarray, dt: float) -> np.ndarray:
-    x = np.asarray(x)
-    if x.ndim == 2:
-        x = x[:, None, :]
-    if x.ndim != 3:
-        raise InputError(f"fluxes must have shape (N, k, 3) (samples, channels, directions), "
-                         f"got {np.shape(x)}")
-    n, k, ndir = x.shape
-    if not (np.isfinite(dt) and dt > 0):
-        raise InputError(f"time between samples must be positive, got dt={dt}")
-    if ndir < k:
-        raise InputError(f"{k} fluxes need at least {k} equivalent directions (got {ndir}): "
-                         "drop a mass flux")
+    from .cepstral import spectral_series
+
+    x = spectral_series(x, dt)
+    n = x.shape[0]
     if n < MIN_SAMPLES:
         raise TooFewSamples(f"the likelihood estimator needs at least {MIN_SAMPLES} samples, "
                             f"got {n}: analyse a longer run")

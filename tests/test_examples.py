@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pyonsager.columns import _is_number
 from pyonsager.examples.agi import make_agi, prv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,14 +76,6 @@ def test_table_file_matches_formula():
         assert np.max(np.abs(e - e_ref) / scale_e) < 1e-10, name
         assert np.max(np.abs(f - f_ref) / scale_f) < 1e-10, name
         assert e[-1] == pytest.approx(0.0, abs=1e-14)       # shifted to zero at the cutoff
-
-
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
 
 
 def assert_same_file_up_to_roundoff(new: Path, shipped: Path, rtol: float, atol: float) -> None:

@@ -34,6 +34,23 @@ def env() -> dict:
     e["PYTHONPATH"] = os.pathsep.join(p for p in [SCRIPTS, e.get("PYTHONPATH", "")] if p)
     return e
 
+def sigterm_after_checkpoint(cmd: list[str], checkpoint: str, step: int, cwd: str) -> str:
+    """Start ``pyonsager run`` (``cmd``), send SIGTERM once ``checkpoint`` records ``step``;
+    the run must stop with exit status 3 (interrupted, partial result written). Its stderr."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env(), cwd=cwd)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.isfile(checkpoint) and (yaml.safe_load(open(checkpoint)) or {}).get(
+                "step", 0) >= step:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "run finished before the signal: " + proc.stderr.read()[-2000:]
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, err[-3000:]
+    return err
+
 
 def mpirun(nprocs: int, script: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     exe = os.path.join(os.path.dirname(sys.executable), "mpirun")
@@ -248,17 +265,8 @@ def test_sigterm_leaves_partial_result_and_restart_completes(tmp_path, nprocs):
     cmd = [sys.executable, "-m", "pyonsager.cli", "run", cfg, "--out", out]
     if nprocs > 1:
         cmd = [os.path.join(os.path.dirname(sys.executable), "mpirun"), "-np", str(nprocs)] + cmd
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=str(tmp_path))
-    deadline = time.time() + 240
     ck = os.path.join(out, "checkpoint.yaml")
-    while time.time() < deadline and proc.poll() is None:
-        if os.path.isfile(ck) and yaml.safe_load(open(ck) or "")["step"] >= 2000:
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "run finished before the signal: " + proc.stderr.read()[-2000:]
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 3, err[-3000:]
+    err = sigterm_after_checkpoint(cmd, ck, 2000, str(tmp_path))
     assert "restart" in err
     doc = load(out)
     assert doc["partial"] is True

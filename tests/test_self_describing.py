@@ -10,16 +10,15 @@ at all.  Small 108-atom LJ systems, seconds each.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import yaml
 
-from test_lammps_driver import KEYS, SCRIPTS, env, load, mpirun  # noqa: E402  (sys.path)
+from test_lammps_driver import (KEYS, SCRIPTS, env, load, mpirun,  # noqa: E402  (sys.path)
+                               sigterm_after_checkpoint)
 from driver_case import LJ_INPUT, write_case  # noqa: E402
 
 import pyonsager  # noqa: E402  (preloads libmpi)
@@ -122,18 +121,8 @@ def test_sigterm_restart_reproduced_by_analyze_without_options(tmp_path, nprocs)
     cmd = [sys.executable, "-m", "pyonsager.cli", "run", cfg, "--out", out]
     if nprocs > 1:
         cmd = [os.path.join(os.path.dirname(sys.executable), "mpirun"), "-np", str(nprocs)] + cmd
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env(), cwd=str(tmp_path))
-    deadline = time.time() + 240
     ck = os.path.join(out, "checkpoint.yaml")
-    while time.time() < deadline and proc.poll() is None:
-        if os.path.isfile(ck) and (yaml.safe_load(open(ck)) or {}).get("step", 0) >= 2000:
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "run finished before the signal: " + proc.stderr.read()[-2000:]
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 3, err[-3000:]
+    sigterm_after_checkpoint(cmd, ck, 2000, str(tmp_path))
     partial = load(out)
     assert partial["partial"] is True
     step = yaml.safe_load(open(ck))["step"]
