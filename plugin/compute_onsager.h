@@ -29,6 +29,12 @@ class ComputeOnsager : public Compute {
   bool has_charge() const { return chargeflag != 0; }
   // 1 if the potential part comes from the exact finite-difference path, 0 from stress-ID
   bool is_exact() const { return exact != 0; }
+  // the path as written in the flux file header: centroid, exact, or exact forward (the
+  // one-sided difference was requested; samples it cannot serve are taken central)
+  const char *virial_path() const
+  {
+    return !exact ? "centroid" : (central_only ? "exact" : "exact forward");
+  }
   // called by fix ONSAGER/STASH at pre_reverse on steps that tally per-atom energy
   void take_stash();
 

@@ -311,7 +311,7 @@ void FixOnsager::build_metadata()
       json_string(update->unit_style), json_float(header_dt * nevery), json_float(header_dt),
       nevery, json_float(header_volume), species, masses, ncount,
       c_flux->has_charge() ? "true" : "false", json_string(group->names[c_flux->igroup]),
-      json_string(c_flux->is_exact() ? "exact" : "centroid"), json_string(lmp->version));
+      json_string(c_flux->virial_path()), json_string(lmp->version));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -369,7 +369,7 @@ void FixOnsager::write_header()
   fmt::print(fp, "# counts: [{}]\n", ncount);
   fmt::print(fp, "# charge: {}\n", c_flux->has_charge() ? "true" : "false");
   fmt::print(fp, "# group: {}\n", group->names[c_flux->igroup]);
-  fmt::print(fp, "# virial: {}\n", c_flux->is_exact() ? "exact" : "centroid");
+  fmt::print(fp, "# virial: {}\n", c_flux->virial_path());
   fmt::print(fp, "# lammps_version: {}\n", lmp->version);
   if (!analysis.empty()) fmt::print(fp, "# analysis: {}\n", analysis);
   fmt::print(fp, "# {}\n", columns);

@@ -500,21 +500,29 @@ def test_choose_virial_validates_its_argument(state):
         lmp.close()
 
 
-def test_attach_defines_the_compute_on_the_auto_path(state, tmp_path):
+@pytest.mark.parametrize("difference", ["central", "forward"])
+def test_attach_defines_the_compute_on_the_auto_path(state, tmp_path, difference):
     from pyonsager.lammps.session import attach
 
     lmp = ps.new_lammps()
     ps.load_state(lmp, "tersoff", state("tersoff"))
     try:
         lmp.command("fix nve all nve")
+        with pytest.raises(ValueError, match="exact_difference must be one of central, forward"):
+            attach(lmp, compute="flux", every=2, max_lag=0.002, species=["Si", "C"],
+                   file=str(tmp_path / "g.onsager"), virial="auto", exact_difference="one-sided")
+        assert not lmp.has_id("compute", "flux")
         attach(lmp, compute="flux", every=2, max_lag=0.002, species=["Si", "C"],
-                   file=str(tmp_path / "f.onsager"), virial="auto", progress=False, msd=False)
+               file=str(tmp_path / "f.onsager"), virial="auto", progress=False, msd=False,
+               exact_difference=difference)
         lmp.command("run 8")
         assert lmp.has_id("compute", "flux") and lmp.has_id("compute", "flux_pe")
         assert not lmp.has_id("compute", "flux_stress")
     finally:
         lmp.close()
-    assert "# virial: exact" in open(tmp_path / "f.onsager").read()
+    text = open(tmp_path / "f.onsager").read()
+    want = "exact forward" if difference == "forward" else "exact"
+    assert f"# virial: {want}\n" in text
 
 
 def test_config_virial_key(tmp_path):
@@ -530,11 +538,18 @@ def test_config_virial_key(tmp_path):
     with pytest.raises(ConfigError, match="virial: 'symmetric' unknown; use one of auto, "
                                           "centroid, exact"):
         load_config(str(tmp_path / "c.yaml"))
+    assert load_config(str(tmp_path / "a.yaml")).exact_difference == "central"
+    (tmp_path / "d.yaml").write_text(base + "exact_difference: forward\n")
+    assert load_config(str(tmp_path / "d.yaml")).exact_difference == "forward"
+    (tmp_path / "e.yaml").write_text(base + "exact_difference: backward\n")
+    with pytest.raises(ConfigError, match="exact_difference: 'backward' unknown; use central"):
+        load_config(str(tmp_path / "e.yaml"))
 
 
 def test_pyonsager_run_records_the_path_and_both_paths_agree(tmp_path):
-    # the same run (seeds, steps) with virial auto (-> centroid for a pair style) and exact:
-    # exact leaves the trajectory alone, so the two flux files must agree row by row.
+    # the same run (seeds, steps) with virial auto (-> centroid for a pair style), exact and
+    # exact with the forward difference: exact leaves the trajectory alone, so the flux files
+    # must agree row by row.
     # lj/smooth/linear: force continuous at the cutoff (with lj/cut, even shifted, a pair
     # crossing the cutoff inside the +-e stencil costs that sample ~F(rc) v rc, see the docs)
     import yaml
@@ -543,25 +558,31 @@ def test_pyonsager_run_records_the_path_and_both_paths_agree(tmp_path):
 
     from pyonsager.lammps.runner import run
 
+    cases = {"auto": ("auto", None, "centroid"), "exact": ("exact", None, "exact"),
+             "forward": ("exact", "forward", "exact forward")}
+    text = LJ_INPUT.replace("lj/cut 8.5", "lj/smooth/linear 8.5").replace(
+        "pair_modify     shift yes\n", "")
     rows = {}
-    for virial in ("auto", "exact"):
-        d = tmp_path / virial
+    for name, (virial, difference, path) in cases.items():
+        d = tmp_path / name
         d.mkdir()
-        text = LJ_INPUT.replace("lj/cut 8.5", "lj/smooth/linear 8.5").replace(
-            "pair_modify     shift yes\n", "")
         run(write_case(str(d), input_text=text, production_steps=300, equilibration_steps=100,
-                       checkpoint_every=0, virial=virial), out=str(d / "out"))
+                       checkpoint_every=0, virial=virial, exact_difference=difference),
+            out=str(d / "out"))
         doc = yaml.safe_load(open(d / "out" / "onsager.yaml"))
-        assert doc["virial_path"] == ("centroid" if virial == "auto" else "exact")
-        header, columns, rows[virial] = read_flux_file(d / "out" / "fluxes.onsager")
-        assert header["virial"] == doc["virial_path"]
-    a, b = rows["auto"], rows["exact"]
-    assert a.shape == b.shape and a.shape[0] == 300
-    np.testing.assert_array_equal(a[:, :2], b[:, :2])      # steps and temperatures
-    np.testing.assert_array_equal(a[:, 5:8], b[:, 5:8])    # convective part
+        header, columns, rows[name] = read_flux_file(d / "out" / "fluxes.onsager")
+        assert doc["virial_path"] == header["virial"] == path
+    a = rows["auto"]
     scale = np.max(np.abs(a[:, 8:11]))
-    # `exact` (central differences) inside a run driven by pyonsager
-    assert np.max(np.abs(a[:, 8:11] - b[:, 8:11])) <= TOL * scale
+    for name, tol in (("exact", TOL), ("forward", FWD_TOL)):
+        b = rows[name]
+        assert a.shape == b.shape and a.shape[0] == 300
+        np.testing.assert_array_equal(a[:, :2], b[:, :2])      # steps and temperatures
+        np.testing.assert_array_equal(a[:, 5:8], b[:, 5:8])    # convective part
+        # the potential part inside a run driven by pyonsager, to each difference's bar
+        assert np.max(np.abs(a[:, 8:11] - b[:, 8:11])) <= tol * scale, name
+    # the one-sided difference is a different estimate, not the central one relabelled
+    assert np.max(np.abs(rows["forward"][:, 8:11] - rows["exact"][:, 8:11])) > 0.0
 
 
 def test_sampling_every_step_leaves_trajectory_bit_identical_on_two_ranks(state, tmp_path):

@@ -20,11 +20,13 @@ from pyonsager.estimators import DEFAULT_ESTIMATOR, ESTIMATORS  # noqa: F401
 TEMPERATURE_CONTROLS = ("energy", "none")
 #: potential heat flux: centroid virial where exact, compute onsager ... exact otherwise
 VIRIALS = ("auto", "centroid", "exact")
+from pyonsager.lammps.virial import EXACT_DIFFERENCES  # noqa: E402
 
 _KEYS = {"input", "species", "mobile", "temperature", "timestep", "equilibration_steps",
          "thermostat", "production_steps", "sample_every", "max_lag", "estimator", "seed",
          "output", "checkpoint_every", "temperature_control", "temperature_tolerance",
-         "temperature_iterations", "temperature_segment_steps", "virial", "replicas"}
+         "temperature_iterations", "temperature_segment_steps", "virial", "replicas",
+         "exact_difference"}
 
 
 @dataclass
@@ -57,6 +59,7 @@ class RunConfig:
     temperature_iterations: int = 12         # most NVE segments (measure + rescale)
     temperature_segment_steps: int = 2000    # steps per measuring segment (first one)
     virial: str = "auto"             # auto | centroid | exact (pyonsager.lammps.virial)
+    exact_difference: str = "central"  # central | forward, when the exact path is used
     #: independent trajectories per temperature, each on its own MPI partition
     #: (pyonsager.lammps.replicas)
     replicas: int = 1
@@ -178,6 +181,10 @@ def load_config(path: str, production_steps: Optional[int] = None,
     if virial not in VIRIALS:
         raise _err(path, "virial", f"{virial!r} unknown; use one of {', '.join(VIRIALS)} "
                                    "(auto: the centroid virial where it is exact, exact otherwise)")
+    difference = d.get("exact_difference", "central")
+    if difference not in EXACT_DIFFERENCES:
+        raise _err(path, "exact_difference", f"{difference!r} unknown; use central (default, "
+                                             "<= 1e-6) or forward (one evaluation, <= ~5e-6)")
     output = d.get("output", "onsager_run")
     if not isinstance(output, str) or not output:
         raise _err(path, "output", f"must be a directory name, got {output!r}")
@@ -206,7 +213,8 @@ def load_config(path: str, production_steps: Optional[int] = None,
         thermostat=Thermostat(style, damp), sample_every=every, estimator=estimator, seed=seed,
         output=output, checkpoint_every=ckpt, temperature_list=tlist,
         temperature_control=control, temperature_tolerance=tol, temperature_iterations=iters,
-        temperature_segment_steps=seg, virial=virial, replicas=nrep)
+        temperature_segment_steps=seg, virial=virial, replicas=nrep,
+        exact_difference=difference)
     if every > prod:
         raise _err(path, "sample_every", f"{every} is larger than production_steps {prod}")
     return cfg

@@ -229,7 +229,7 @@ def _open_output(out: str, restart: bool, overwrite: bool, params: dict,
 
 def _setup_system(lmp: Any, cfg: RunConfig, out: str, comm: Any) -> str:
     """Read the input, check the system, define the flux computes; returns the potential-flux
-    path ("centroid" or "exact")."""
+    path ("centroid", "exact" or "exact forward")."""
     from pyonsager import _plugin
     from pyonsager.lammps.session import list_fixes
 
@@ -253,7 +253,8 @@ def _setup_system(lmp: Any, cfg: RunConfig, out: str, comm: Any) -> str:
     try:
         # virial: auto takes the centroid path where it is exact, exact otherwise
         virial_path = define_flux_compute(lmp, "pyonsager_flux", species=cfg.species,
-                                          virial=cfg.virial, prefix="pyonsager")
+                                          virial=cfg.virial, prefix="pyonsager",
+                                          exact_difference=cfg.exact_difference)
         # a setup-only run: computes check the pair style's support at init
         lmp.command("run 0 post no")
     except VirialError as exc:

@@ -636,7 +636,8 @@ def attach(lmp: Any, compute: str = "flux", every: int = 10, max_lag: float = 2.
            species: Optional[Sequence[str]] = None, estimator: str = DEFAULT_ESTIMATOR,
            msd: bool = True, progress: bool = True, progress_interval: float = 10.0,
            estimate_interval: float = 30.0, total_steps: Optional[int] = None,
-           overwrite: bool = False, virial: Optional[str] = None) -> Session:
+           overwrite: bool = False, virial: Optional[str] = None,
+           exact_difference: str = "central") -> Session:
     """Sample ``compute`` (a ``compute onsager``) of ``lmp`` every ``every`` steps.
 
     Parameters
@@ -658,6 +659,8 @@ def attach(lmp: Any, compute: str = "flux", every: int = 10, max_lag: float = 2.
     virial: if given (``auto``, ``centroid`` or ``exact``) and ``compute`` does not exist yet,
         define it (with ``species``) on that potential-flux path; ``auto`` takes the centroid
         virial where it is exact and ``exact`` otherwise (pyonsager.lammps.virial).
+    exact_difference: ``central`` (default) or ``forward``: the finite difference of the exact
+        path when ``virial`` defines the compute (docs/exact_flux.md, "Cost").
 
     Call collectively (every rank).  Then run LAMMPS as usual and call ``finish(out=DIR)``.
     """
@@ -672,7 +675,8 @@ def attach(lmp: Any, compute: str = "flux", every: int = 10, max_lag: float = 2.
     if virial is not None and not lmp.has_id("compute", compute):
         from pyonsager.lammps.virial import define_flux_compute
 
-        define_flux_compute(lmp, compute, species=species, virial=virial)
+        define_flux_compute(lmp, compute, species=species, virial=virial,
+                            exact_difference=exact_difference)
     defaulted = file is None
     if file is None:
         file = os.path.join(out or os.getcwd(), "fluxes.onsager")

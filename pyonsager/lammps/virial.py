@@ -17,6 +17,11 @@ from pyonsager.errors import InputError, VirialError  # noqa: F401 (VirialError 
 
 #: accepted values of ``virial`` (config key, attach() option)
 VIRIAL_CHOICES = ("auto", "centroid", "exact")
+#: finite difference of the exact path (config key ``exact_difference``, attach() option):
+#: ``central`` (default, <= 1e-6 of the reference, two displaced evaluations per sample) or
+#: ``forward`` (one displaced evaluation against the step's own energies and forces, <= ~5e-6;
+#: docs/exact_flux.md "Cost")
+EXACT_DIFFERENCES = ("central", "forward")
 
 
 def _verdict(lmp: Any) -> tuple[int, str]:
@@ -54,12 +59,19 @@ def choose_virial(lmp: Any, requested: str = "auto") -> str:
 
 
 def define_flux_compute(lmp: Any, compute: str, species: Optional[Sequence[str]] = None,
-                        virial: str = "auto", prefix: Optional[str] = None) -> str:
+                        virial: str = "auto", prefix: Optional[str] = None,
+                        exact_difference: str = "central") -> str:
     """Define ``compute COMPUTE all onsager ...`` (and its pe/atom, stress computes) on the
-    path :func:`choose_virial` picks; returns that path (``centroid`` or ``exact``).
+    path :func:`choose_virial` picks; returns that path as the flux file header names it
+    (``centroid``, ``exact`` or ``exact forward``).
 
+    exact_difference: ``central`` or ``forward``, the finite difference of the exact path
+        (ignored on the centroid path, which needs none).
     The helper computes are named PREFIX_pe and PREFIX_stress (PREFIX defaults to COMPUTE).
     """
+    if exact_difference not in EXACT_DIFFERENCES:
+        raise InputError(f"exact_difference must be one of {', '.join(EXACT_DIFFERENCES)}, "
+                         f"got {exact_difference!r}")
     path = choose_virial(lmp, virial)
     prefix = prefix or compute
     tail = f" species {' '.join(species)}" if species else ""
@@ -68,6 +80,9 @@ def define_flux_compute(lmp: Any, compute: str, species: Optional[Sequence[str]]
         cmds += [f"compute {prefix}_stress all centroid/stress/atom NULL virial",
                  f"compute {compute} all onsager {prefix}_pe {prefix}_stress{tail}"]
     else:
-        cmds += [f"compute {compute} all onsager {prefix}_pe exact{tail}"]
+        # central is the compute's own default: the word is written only for forward
+        mode = " forward" if exact_difference == "forward" else ""
+        cmds += [f"compute {compute} all onsager {prefix}_pe exact{mode}{tail}"]
+        path += mode
     lmp.commands_list(cmds)
     return path
