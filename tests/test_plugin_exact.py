@@ -128,13 +128,25 @@ run 0
 def test_born_coul_dsf_agrees_to_the_styles_own_force_energy_consistency(state, tmp_path,
                                                                          nprocs):
     # born + coul/dsf NaCl: coul/dsf's force differs from -dE/dr at the 1e-7 level (measured
-    # here on one pair), which the 1e-6 bar cannot absorb: exact follows the energies, the
-    # centroid path the forces. They agree to 1e-4; born + coul/cut agrees to 1e-6 above.
+    # here on one pair). Both paths use LAMMPS' forces (the centroid path with the pair
+    # distance as lever arm, exact with the position in the rank's subdomain), so neither can
+    # hold the 1e-6 bar against the site-energy reference (central differences of LAMMPS' own
+    # per-atom energies, every atom; itself converged in h to 1e-9): measured 2.0e-5
+    # (centroid) and 5.2e-5 (exact), 3.5e-5 between them. born alone: 3e-9; coul/cut: 1e-6
+    # above. The reference's own check sum_a dU_a/dr_b = -f_b sees the same mismatch (2e-6 of
+    # the largest force) and is relaxed for this style only.
     mismatch = _coul_dsf_force_energy_mismatch()
     assert 1e-8 < mismatch < 1e-5, mismatch
-    r = vectors("ionic", state("ionic"), nprocs, ["exact", "centroid/stress/atom"], tmp_path)
+    path = state("ionic")
+    if "ionic" not in _REFS:
+        _REFS["ionic"] = _reference("ionic", path, None, force_tol=1e-5)
+    ref = _REFS["ionic"]
+    r = vectors("ionic", path, nprocs, ["exact", "centroid/stress/atom"], tmp_path)
     errs = block_errors(r["exact"], r["centroid/stress/atom"])
     assert max(errs[:3]) <= 1e-4, errs
+    assert ps.relerr(r["exact"][6:9], ref) <= 1e-4, (r["exact"][6:9], ref)
+    # LAMMPS' own centroid path misses the site-energy flux by more than 1e-6 too
+    assert ps.relerr(r["centroid/stress/atom"][6:9], ref) > TOL
 
 
 # ---------------------------------------------------------------------------------------
@@ -201,12 +213,13 @@ def subset_reference(lmp, ids: list[int], h: float = bf.DEFAULT_H) -> np.ndarray
     return jpot
 
 
-def _reference(kind: str, path: str, ids: list[int] | None) -> np.ndarray:
+def _reference(kind: str, path: str, ids: list[int] | None, force_tol: float = 1e-6
+               ) -> np.ndarray:
     lmp = ps.new_lammps(comm=ps.mpi4py.MPI.COMM_SELF)
     try:
         ps.load_state(lmp, kind, path)
         if ids is None:
-            return bf.potential_flux_reference(lmp)[1]
+            return bf.potential_flux_reference(lmp, force_tol=force_tol)[1]
         return subset_reference(lmp, ids)
     finally:
         lmp.close()
