@@ -270,3 +270,30 @@ def test_site_energies_from_flux_file_columns(two, tmp_path):
     rc = analyze_correlator(c, md)
     assert rc.criterion["site_energy_source"] == "flux file"
     assert rc.criterion["value"] == pytest.approx(r.criterion["value"], rel=1e-10)
+
+
+def test_green_kubo_automatic_cutoff_flagged_in_a_crystal():
+    # both mass fluxes are velocities of bounded coordinates (a crystal's sublattices): no
+    # species diffuses, kappa = L00, and the automatic Green-Kubo cutoff is flagged; a cutoff
+    # given by the user or a spectral estimator is not
+    from pyonsager.analysis import CRYSTAL_CUTOFF, NO_DIFFUSING
+
+    n = 40000
+    x = ou_series(A2, B2, 0.1, n + 1, 3)
+    y = ou_series([[0.5]], [[1.0]], 0.1, n + 1, 5)[:, 0]
+    frame = 20.0 * np.diff(y, axis=0)
+    mf = {"In": frame, "P": -frame}
+    kw = dict(energy_flux=x[1:, 0], mass_flux=mf, masses=[114.8, 31.0], max_lag=20.0, **KW)
+    r = analyze(estimator="green-kubo", **kw)
+    assert r.species_selection["independent"] == []
+    assert NO_DIFFUSING in r.warnings and CRYSTAL_CUTOFF in r.warnings
+    assert rel(r.kappa.value, r.L00.value) <= 1e-12
+    rc = analyze(estimator="green-kubo", cutoff=5.0, **kw)
+    assert NO_DIFFUSING in rc.warnings and CRYSTAL_CUTOFF not in rc.warnings
+    rl = analyze(estimator="likelihood", **kw)
+    assert NO_DIFFUSING in rl.warnings and CRYSTAL_CUTOFF not in rl.warnings
+    # the same series with a diffusing species: nothing to flag
+    rd = analyze(estimator="green-kubo", energy_flux=x[1:, 0],
+                 mass_flux={"In": x[1:, 1], "P": -x[1:, 1]}, masses=[114.8, 31.0], max_lag=20.0,
+                 **KW)
+    assert rd.species_selection["independent"] and CRYSTAL_CUTOFF not in rd.warnings
