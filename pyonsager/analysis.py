@@ -620,6 +620,10 @@ def analyze_series(series: FluxSeries, estimator: Optional[str] = None, *,
         raise TooFewSamples(better or str(exc), automatic_lag=True) from None
     if estimator == "green-kubo" and cutoff is None and NO_DIFFUSING in res.warnings:
         res.warnings.append(CRYSTAL_CUTOFF)
+    if estimator != "green-kubo" and res.gauge_sensitivity and res.gauge_sensitivity.get("shifts"):
+        # the shifts need every mass channel's cross terms, which only the Green-Kubo matrix
+        # has (the spectral fits see the selected fluxes): say whose L00 is shifted
+        res.gauge_sensitivity["matrix"] = "green-kubo"
     if estimator == "cepstral":
         _apply_cepstral(res, arrays, gk.selected, md, fstar, pstar)
     elif estimator == "likelihood":

@@ -209,8 +209,10 @@ class OnsagerResult:
         gs = self.gauge_sensitivity
         if gs and gs.get("shifts"):
             lo, hi = gs.get("L00_range", [float("nan")] * 2)
+            whose = (f" (Green-Kubo matrix, L00 = {gs['L00']:.4g})"
+                     if gs.get("matrix") == "green-kubo" else "")
             lines.append(f"gauge      L00 in [{lo:.4g}, {hi:.4g}] W m^-1 K^-1 under the shifts "
-                         f"reported; kappa unchanged")
+                         f"reported{whose}; kappa unchanged")
         lines.append(f"samples    {self.samples} x dt {self.dt:.6g} s at "
                      f"T = {self.temperature:.6g} K, V = {self.volume:.6g} m^3")
         for key, o in (self.overrides or {}).items():

@@ -297,3 +297,20 @@ def test_green_kubo_automatic_cutoff_flagged_in_a_crystal():
                  mass_flux={"In": x[1:, 1], "P": -x[1:, 1]}, masses=[114.8, 31.0], max_lag=20.0,
                  **KW)
     assert rd.species_selection["independent"] and CRYSTAL_CUTOFF not in rd.warnings
+
+
+def test_gauge_report_says_it_comes_from_the_green_kubo_matrix(two):
+    # with a spectral estimator the gauge shifts are still those of the Green-Kubo matrix
+    # (they need every mass channel's cross terms): the report says so, and its L00 is
+    # Green-Kubo's, not the likelihood L00 printed above it
+    x = two
+    kw = dict(energy_flux=x[:, 0], mass_flux={"Li": x[:, 1], "Cl": -x[:, 1]},
+              masses=[6.94, 35.45], max_lag=40.0, **KW)
+    gk = analyze(estimator="green-kubo", **kw)
+    lk = analyze(estimator="likelihood", **kw)
+    assert "matrix" not in gk.gauge_sensitivity
+    assert lk.gauge_sensitivity["matrix"] == "green-kubo"
+    assert lk.gauge_sensitivity["L00"] == pytest.approx(gk.L00.value, rel=1e-12)
+    assert lk.gauge_sensitivity["shifts"] == gk.gauge_sensitivity["shifts"]
+    assert abs(lk.L00.value - gk.L00.value) > 1e-6 * abs(gk.L00.value)
+    assert f"(Green-Kubo matrix, L00 = {gk.L00.value:.4g})" in lk.table()
