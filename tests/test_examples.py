@@ -39,6 +39,7 @@ CONFIGS = [
     TEMPLATES / "mlip_plugin" / "mlip.yaml",
     TEMPLATES / "inp_snap" / "inp_snap.yaml",
     TEMPLATES / "nimo_mliap" / "nimo_mliap.yaml",
+    TEMPLATES / "nimo_mliap" / "nimo_liquid.yaml",
 ]
 
 
