@@ -10,6 +10,14 @@ efficiency: for each spectral shape of tests/spectral_models.py and each N, ``--
     PYTHONPATH=.:tests python benchmarks/bench_estimators.py efficiency --n 10000 100000 \
         --seeds 40 --json eff.json
 
+    ``--dump FILE`` (likelihood only) also stores, per shape/N and seed, every adequate model
+    of the kappa fit (the rows of ``SpectrumFit.models``: family, order, cutoff index, f_c,
+    AIC, Akaike weight, estimate v = log S(0), var v, goodness-of-fit p-value, X^2, its dof,
+    misfit D; rejected models are not in the table) and the reported (kappa, error), so that
+    error rules can be compared offline by re-weighting, without refitting (``rules``).
+
+    PYTHONPATH=.:tests python benchmarks/bench_estimators.py rules --dump dump_1e4.json
+
 speed: 1e7 samples x 2 fluxes x 3 directions (the OU test matrix), the likelihood estimator
     and the cepstral one, each in a fresh process (input loaded from .npy), wall time of the
     analysis and peak RSS of the process (incl. the 458 MB input).
@@ -37,11 +45,15 @@ from spectral_models import MODELS  # noqa: E402
 T, V = 500.0, 1000.0          # K, A^3: any values; results are converted back to flux^2 x time
 
 
-def estimate(name: str, x: np.ndarray, dt: float) -> tuple[float, float]:
-    """(kappa, error) in flux^2 x time of dt, from one estimator."""
+def estimate(name: str, x: np.ndarray, dt: float, tables: dict | None = None
+             ) -> tuple[float, float]:
+    """(kappa, error) in flux^2 x time of dt, from one estimator; ``tables`` (likelihood):
+    receives the model table of the kappa fit under "models"."""
     if name == "likelihood":
         from pyonsager.likelihood import likelihood_analysis
         r = likelihood_analysis(x, dt, matrix=False)
+        if tables is not None:
+            tables["models"] = r.reduced.models.tolist()
         return r.kappa, r.kappa_error
     if name == "cepstral":
         from pyonsager.cepstral import cepstral_analysis
@@ -63,6 +75,10 @@ def efficiency(args: argparse.Namespace) -> None:
     if args.json and os.path.exists(args.json):
         with open(args.json) as fh:
             store = json.load(fh)
+    dump: dict = {}
+    if args.dump and os.path.exists(args.dump):
+        with open(args.dump) as fh:
+            dump = json.load(fh)
     for mname in args.models:
         model = MODELS[mname]
         for n in args.n:
@@ -71,25 +87,36 @@ def efficiency(args: argparse.Namespace) -> None:
             if "crb" not in entry:
                 entry["crb"] = model.cramer_rao(n)
                 entry["crb_reduced"] = model.cramer_rao(n, reduced=True)
+            dentry = dump.setdefault(key, {k: entry[k] for k in ("kappa", "crb", "crb_reduced")}
+                                     | {"seeds": {}}) if args.dump else None
             for seed in range(args.seed0, args.seed0 + args.seeds):
                 x = None
                 for est in args.estimators:
                     runs = entry["runs"].setdefault(est, {})
-                    if str(seed) in runs:
+                    want_dump = (dentry is not None and est == "likelihood"
+                                 and str(seed) not in dentry["seeds"])
+                    if str(seed) in runs and not want_dump:
                         continue
                     if x is None:
                         x = model.series(n, 10_000 + seed)
+                    tables: dict | None = {} if want_dump else None
                     t0 = time.perf_counter()
                     try:
-                        k, e = estimate(est, x, model.dt)
+                        k, e = estimate(est, x, model.dt, tables)
                     except ValueError as exc:       # e.g. Green-Kubo's TooFewSamples
                         print(f"{key} seed {seed} {est}: refused ({str(exc)[:60]}...)",
                               file=sys.stderr)
                         k, e = float("nan"), float("nan")
                     runs[str(seed)] = [k, e, time.perf_counter() - t0]
+                    if want_dump and tables:
+                        dentry["seeds"][str(seed)] = {"kappa": k, "error": e,
+                                                      "models": tables["models"]}
                 if args.json:
                     with open(args.json, "w") as fh:
                         json.dump(store, fh)
+                if args.dump:
+                    with open(args.dump, "w") as fh:
+                        json.dump(dump, fh)
     report(store)
 
 
@@ -189,6 +216,8 @@ def main() -> None:
     e.add_argument("--seed0", type=int, default=0)
     e.add_argument("--estimators", nargs="+", default=["likelihood", "cepstral", "green-kubo"])
     e.add_argument("--json", default=None)
+    e.add_argument("--dump", default=None,
+                   help="also store every adequate model of each likelihood fit (JSON)")
     e.set_defaults(func=efficiency)
     s = sub.add_parser("speed")
     s.add_argument("--samples", type=int, default=10_000_000)
