@@ -70,6 +70,13 @@ def estimate(name: str, x: np.ndarray, dt: float, tables: dict | None = None
     raise ValueError(name)
 
 
+def _write_json(path: str, obj: dict) -> None:
+    """Atomic rewrite (a reader, or an interrupted run, never sees half a file)."""
+    with open(path + ".tmp", "w") as fh:
+        json.dump(obj, fh)
+    os.replace(path + ".tmp", path)
+
+
 def efficiency(args: argparse.Namespace) -> None:
     store: dict = {}
     if args.json and os.path.exists(args.json):
@@ -112,11 +119,9 @@ def efficiency(args: argparse.Namespace) -> None:
                         dentry["seeds"][str(seed)] = {"kappa": k, "error": e,
                                                       "models": tables["models"]}
                 if args.json:
-                    with open(args.json, "w") as fh:
-                        json.dump(store, fh)
+                    _write_json(args.json, store)
                 if args.dump:
-                    with open(args.dump, "w") as fh:
-                        json.dump(dump, fh)
+                    _write_json(args.dump, dump)
     report(store)
 
 
@@ -154,6 +159,84 @@ def report(store: dict) -> None:
                   f"{s['rms_over_crb']:.2f} | {s['rms_over_crb_reduced']:.2f} | "
                   f"{s['sigma_over_crb']:.2f} | {s['z_mean']:+.2f} | {s['z_spread']:.2f} | "
                   f"{s['seconds']:.2f} |")
+
+
+# ------------------------------------------------------------------------------- rules
+# Candidate error rules for the Akaike average of the likelihood fit, evaluated offline on the
+# model tables stored by ``efficiency --dump``: each maps the weights w, estimates v = log S(0)
+# and variances s of the adequate models to the variance of the averaged log S(0).
+
+def _nested_cov(s: np.ndarray) -> np.ndarray:
+    """C_ab = min(s_a, s_b): Cov of two unbiased estimates from nested fits of the same data
+    (Hausman: the efficient one is uncorrelated with the difference)."""
+    return np.minimum.outer(s, s)
+
+
+def _rule_ba(w, v, s):
+    """Burnham-Anderson: sum_m w_m [s_m + (v_m - vbar)^2]."""
+    return float(w @ (s + (v - w @ v) ** 2))
+
+
+def _rule_within(w, v, s):
+    """sum_m w_m s_m (no spread)."""
+    return float(w @ s)
+
+
+def _rule_wcw(w, v, s):
+    """w^T C w, C_ab = min(s_a, s_b) (fixed-weight variance of the average under the null)."""
+    return float(w @ _nested_cov(s) @ w)
+
+
+def _rule_hausman(w, v, s):
+    """sum_m w_m [s_m + max(0, (v_m - vbar)^2 - e_m)], e_m = s_m - 2 (C w)_m + w^T C w the
+    null expectation of (v_m - vbar)^2."""
+    cw = _nested_cov(s) @ w
+    e = s - 2 * cw + w @ cw
+    return float(w @ (s + np.maximum(0.0, (v - w @ v) ** 2 - e)))
+
+
+def _rule_module(w, v, s):
+    """The rule of pyonsager.likelihood._average as it is in this tree."""
+    from pyonsager.likelihood import _average
+    return _average(v, s, -2.0 * np.log(np.maximum(w, 1e-300)))[1]
+
+
+RULES = {"ba": _rule_ba, "within": _rule_within, "wcw": _rule_wcw, "hausman": _rule_hausman,
+         "module": _rule_module}
+
+
+def rules(args: argparse.Namespace) -> None:
+    """Per row (shape/N) and rule: bias/sigma, sigma/CRB, z mean and z spread, the kappa
+    estimates (Akaike means, unchanged by the rules) re-derived from the tables."""
+    merged: dict = {}
+    for path in args.dump:
+        with open(path) as fh:
+            for key, entry in json.load(fh).items():
+                if key in merged:
+                    merged[key]["seeds"].update(entry["seeds"])
+                else:
+                    merged[key] = entry
+    print("| shape | N | rule | seeds | bias/sigma | RMS/CRB | sigma/CRB | z mean | z spread |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for key, entry in merged.items():
+        shape, n = key.split("/")
+        tabs = [np.asarray(r["models"]) for r in entry["seeds"].values()]
+        if not tabs:
+            continue
+        for name in args.rules:
+            ks, es = [], []
+            for t in tabs:
+                w = np.exp(-0.5 * (t[:, 4] - t[:, 4].min()))
+                w /= w.sum()
+                k = 0.5 * np.exp(w @ t[:, 6])
+                ks.append(k)
+                es.append(k * np.sqrt(RULES[name](w, t[:, 6], t[:, 7])))
+            k, e = np.array(ks), np.array(es)
+            z = (k - entry["kappa"]) / e
+            rms = np.sqrt(np.mean((k - entry["kappa"]) ** 2))
+            print(f"| {shape} | {int(n):.0e} | {name} | {k.size} | "
+                  f"{(k.mean() - entry['kappa']) / e.mean():+.2f} | {rms / entry['crb']:.2f} | "
+                  f"{e.mean() / entry['crb']:.2f} | {z.mean():+.2f} | {z.std(ddof=1):.2f} |")
 
 
 # ------------------------------------------------------------------------------- speed
@@ -219,6 +302,10 @@ def main() -> None:
     e.add_argument("--dump", default=None,
                    help="also store every adequate model of each likelihood fit (JSON)")
     e.set_defaults(func=efficiency)
+    r = sub.add_parser("rules")
+    r.add_argument("--dump", nargs="+", required=True, help="files written by efficiency --dump")
+    r.add_argument("--rules", nargs="+", default=list(RULES), choices=list(RULES))
+    r.set_defaults(func=rules)
     s = sub.add_parser("speed")
     s.add_argument("--samples", type=int, default=10_000_000)
     s.add_argument("--estimators", nargs="+", default=["likelihood", "cepstral"])
