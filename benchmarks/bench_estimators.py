@@ -10,7 +10,8 @@ efficiency: for each spectral shape of tests/spectral_models.py and each N, ``--
     PYTHONPATH=.:tests python benchmarks/bench_estimators.py efficiency --n 10000 100000 \
         --seeds 40 --json eff.json
 
-    ``--dump FILE`` (likelihood only) also stores, per shape/N and seed, every adequate model
+    ``--dump FILE`` (likelihood only) also appends, per shape/N and seed (one JSON line each),
+    every adequate model
     of the kappa fit (the rows of ``SpectrumFit.models``: family, order, cutoff index, f_c,
     AIC, Akaike weight, estimate v = log S(0), var v, goodness-of-fit p-value, X^2, its dof,
     misfit D; rejected models are not in the table) and the reported (kappa, error), so that
@@ -77,15 +78,37 @@ def _write_json(path: str, obj: dict) -> None:
     os.replace(path + ".tmp", path)
 
 
+def _read_dump(paths: list[str]) -> dict:
+    """Merge dump files (JSON lines of ``efficiency --dump``; also the single-JSON form
+    {key: {kappa, crb, crb_reduced, seeds: {seed: record}}}) into that single form."""
+    merged: dict = {}
+    for path in paths:
+        with open(path) as fh:
+            text = fh.read()
+        try:
+            items = list(json.loads(text).items())
+        except json.JSONDecodeError:
+            items = []
+            for line in text.splitlines():
+                if line.strip():
+                    r = json.loads(line)
+                    items.append((r["key"], {"kappa": r["exact"], "crb": r["crb"],
+                                             "crb_reduced": r["crb_reduced"],
+                                             "seeds": {str(r["seed"]): r}}))
+        for key, entry in items:
+            if key in merged:
+                merged[key]["seeds"].update(entry["seeds"])
+            else:
+                merged[key] = entry
+    return merged
+
+
 def efficiency(args: argparse.Namespace) -> None:
     store: dict = {}
     if args.json and os.path.exists(args.json):
         with open(args.json) as fh:
             store = json.load(fh)
-    dump: dict = {}
-    if args.dump and os.path.exists(args.dump):
-        with open(args.dump) as fh:
-            dump = json.load(fh)
+    dump = _read_dump([args.dump]) if args.dump and os.path.exists(args.dump) else {}
     for mname in args.models:
         model = MODELS[mname]
         for n in args.n:
@@ -116,12 +139,16 @@ def efficiency(args: argparse.Namespace) -> None:
                         k, e = float("nan"), float("nan")
                     runs[str(seed)] = [k, e, time.perf_counter() - t0]
                     if want_dump and tables:
-                        dentry["seeds"][str(seed)] = {"kappa": k, "error": e,
-                                                      "models": tables["models"]}
+                        rec = {"kappa": k, "error": e, "models": tables["models"]}
+                        dentry["seeds"][str(seed)] = rec
+                        # one JSON line per seed, appended: the file grows linearly
+                        with open(args.dump, "a") as fh:
+                            fh.write(json.dumps({"key": key, "seed": seed, **rec,
+                                                 **{c: entry[c] for c in
+                                                    ("crb", "crb_reduced")},
+                                                 "exact": entry["kappa"]}) + "\n")
                 if args.json:
                     _write_json(args.json, store)
-                if args.dump:
-                    _write_json(args.dump, dump)
     report(store)
 
 
@@ -208,14 +235,7 @@ RULES = {"ba": _rule_ba, "within": _rule_within, "wcw": _rule_wcw, "hausman": _r
 def rules(args: argparse.Namespace) -> None:
     """Per row (shape/N) and rule: bias/sigma, sigma/CRB, z mean and z spread, the kappa
     estimates (Akaike means, unchanged by the rules) re-derived from the tables."""
-    merged: dict = {}
-    for path in args.dump:
-        with open(path) as fh:
-            for key, entry in json.load(fh).items():
-                if key in merged:
-                    merged[key]["seeds"].update(entry["seeds"])
-                else:
-                    merged[key] = entry
+    merged = _read_dump(args.dump)
     print("| shape | N | rule | seeds | bias/sigma | RMS/CRB | sigma/CRB | z mean | z spread |")
     print("|---|---|---|---|---|---|---|---|---|")
     for key, entry in merged.items():
