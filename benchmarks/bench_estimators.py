@@ -230,6 +230,19 @@ def _rule_hausman(w, v, s):
     return float(w @ (s + np.maximum(0.0, (v - w @ v) ** 2 - e)))
 
 
+def _rule_hausman_mean(w, v, s):
+    """sum_m w_m [s_m + max(0, (v_m - vbar)^2 - |s_m - sbar|)], sbar = sum_m w_m s_m."""
+    sbar = w @ s
+    return float(sbar + w @ np.maximum(0.0, (v - w @ v) ** 2 - np.abs(s - sbar)))
+
+
+def _rule_hausman_best(w, v, s):
+    """sum_m w_m [s_m + max(0, (v_m - v_b)^2 - |s_m - s_b|)], b the best (largest-weight)
+    model: the spread about it less the Hausman variance of the difference."""
+    b = int(np.argmax(w))
+    return float(w @ (s + np.maximum(0.0, (v - v[b]) ** 2 - np.abs(s - s[b]))))
+
+
 def _rule_module(w, v, s):
     """The rule of pyonsager.likelihood._average as it is in this tree."""
     from pyonsager.likelihood import _average
@@ -237,6 +250,7 @@ def _rule_module(w, v, s):
 
 
 RULES = {"ba": _rule_ba, "within": _rule_within, "wcw": _rule_wcw, "hausman": _rule_hausman,
+         "hausman_mean": _rule_hausman_mean, "hausman_best": _rule_hausman_best,
          "module": _rule_module}
 
 
