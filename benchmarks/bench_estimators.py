@@ -267,11 +267,20 @@ def rules(args: argparse.Namespace) -> None:
     merged = _read_dump(args.dump)
     print("| shape | N | rule | seeds | bias/sigma | RMS/CRB | sigma/CRB | z mean | z spread |")
     print("|---|---|---|---|---|---|---|---|---|")
+    worst = [0.0, 0.0]
     for key, entry in merged.items():
         shape, n = key.split("/")
-        tabs = [np.asarray(r["models"]) for r in entry["seeds"].values()]
+        recs = list(entry["seeds"].values())
+        tabs = [np.asarray(r["models"]) for r in recs]
         if not tabs:
             continue
+        for r, t in zip(recs, tabs):      # the offline re-weighting reproduces the real run
+            w = np.exp(-0.5 * (t[:, 4] - t[:, 4].min()))
+            w /= w.sum()
+            k = 0.5 * np.exp(w @ t[:, 6])
+            worst[0] = max(worst[0], abs(k / r["kappa"] - 1.0))
+            worst[1] = max(worst[1], abs(k * np.sqrt(_rule_module(w, t[:, 6], t[:, 7]))
+                                         / r["error"] - 1.0))
         for name in args.rules:
             ks, es = [], []
             for t in tabs:
@@ -286,6 +295,9 @@ def rules(args: argparse.Namespace) -> None:
             print(f"| {shape} | {int(n):.0e} | {name} | {k.size} | "
                   f"{(k.mean() - entry['kappa']) / e.mean():+.2f} | {rms / entry['crb']:.2f} | "
                   f"{e.mean() / entry['crb']:.2f} | {z.mean():+.2f} | {z.std(ddof=1):.2f} |")
+    print(f"\noffline against the stored runs: kappa to {worst[0]:.1e}, the error of the "
+          f"module's rule to {worst[1]:.1e} (relative; 'module' is the rule of this tree, "
+          "the stored errors that of the tree that ran)")
 
 
 def _bootstrap_error(x: np.ndarray, dt: float, replicas: int, rng: np.random.Generator
