@@ -197,6 +197,43 @@ def test_exact_spectrum_gives_exact_value():
     assert fit.value == pytest.approx(LOR.kappa(), rel=1e-5)
 
 
+def test_akaike_average_error_rule_by_hand():
+    """The error of the Akaike average (docs/likelihood.md step 7): weights
+    w_m = exp(-(AIC_m - AIC_min)/2) / sum, mean sum_m w_m v_m and the unconditional variance
+    sum_m w_m [var_m + (v_m - mean)^2], checked on hand-built candidate sets against numbers
+    worked out by hand, and on a real fit against its own model table."""
+    # two models with equal AIC: w = (1/2, 1/2), mean 1, variance (1 + 2)/2 + (1 + 1)/2 = 2.5
+    mean, var, w = lk._average(np.array([0.0, 2.0]), np.array([1.0, 2.0]), np.array([7.0, 7.0]))
+    assert w == pytest.approx([0.5, 0.5], abs=1e-15)
+    assert mean == pytest.approx(1.0, abs=1e-15)
+    assert var == pytest.approx(2.5, rel=1e-14)
+    # AIC 0, 2, 4: w proportional to (1, e^-1, e^-2); v = (0, 1, 3), var = (0.5, 1, 4)
+    e1, e2 = np.exp(-1.0), np.exp(-2.0)
+    z = 1.0 + e1 + e2
+    m_hand = (0.0 + e1 * 1.0 + e2 * 3.0) / z
+    v_hand = (0.5 + m_hand ** 2 + e1 * (1.0 + (1.0 - m_hand) ** 2)
+              + e2 * (4.0 + (3.0 - m_hand) ** 2)) / z
+    mean, var, w = lk._average(np.array([0.0, 1.0, 3.0]), np.array([0.5, 1.0, 4.0]),
+                               np.array([100.0, 102.0, 104.0]))
+    assert mean == pytest.approx(m_hand, rel=1e-14)
+    assert var == pytest.approx(v_hand, rel=1e-14)
+    # identical models: no spread, the variance is theirs; a model 200 AIC units worse adds
+    # nothing (weight e^-100)
+    mean, var, _ = lk._average(np.array([1.5, 1.5, 40.0]), np.array([0.3, 0.3, 9.0]),
+                               np.array([3.0, 3.0, 203.0]))
+    assert (mean, var) == (pytest.approx(1.5, rel=1e-14), pytest.approx(0.3, rel=1e-14))
+    # a real fit: the reported log error is the rule applied to its own table of models
+    fit = lk.likelihood_analysis(LOR.series(4096, 11), LOR.dt, matrix=False).reduced
+    t = fit.models
+    wt = np.exp(-0.5 * (t[:, 4] - t[:, 4].min()))
+    wt /= wt.sum()
+    assert t[:, 5] == pytest.approx(wt, rel=1e-12, abs=1e-300)
+    mt = wt @ t[:, 6]
+    assert fit.log_value == pytest.approx(mt + np.log(0.5), rel=1e-12)
+    assert fit.log_error ** 2 == pytest.approx(wt @ (t[:, 7] + (t[:, 6] - mt) ** 2), rel=1e-12)
+    assert np.unique(t[:, 3]).size > 3            # several cutoffs do enter the average
+
+
 def _three_species(seed: int = 4, n: int = 8192) -> np.ndarray:
     """J0 and three mass fluxes summing to zero (momentum conservation), from a 3-flux OU."""
     a3 = np.array([[1.0, 0.2, 0.1], [0.2, 0.6, 0.0], [0.1, 0.0, 0.8]])
