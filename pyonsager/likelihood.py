@@ -17,6 +17,20 @@ Green-Kubo prefactor.
 
   S_red is invariant under J0 -> J0 + sum_s a_s J_s and under any invertible mixing or
   rescaling of the mass fluxes, so kappa = S_red(0)/2 is gauge invariant exactly.
+* Smooth coupling (the default, ``coupling="smooth"``, :func:`residual_periodogram`): per
+  bin, X_0^d = beta(f) X_r^d + e^d with beta = S_0r S_rr^-1 and Var e = S_red.  The Schur
+  complement spends k-1 of the l complex samples of each bin on fitting beta(f_j) afresh in
+  every bin; but beta is smooth in f, so it is estimated from the neighbouring bins
+  instead (weighted least squares over the 2 ``COUPLING_HALF_WIDTH`` nearest bins, the bin's
+  own left out, reflected at f = 0 with beta(-f) = beta(f)*), and the residual
+  q_j = (1/l) sum_d |X_0^d - beta_hat X_r^d|^2 keeps n = 2l dof (l at the real bins):
+  the energy flux's own noise, with nothing spent on the coupling.  Leaving the own bin
+  out makes beta_hat independent of the bin's noise, so E q_j = S_red (1 + c_j) with
+  c_j = tr(I_rr Cov beta_hat)/S_red the known O(1/(2 l COUPLING_HALF_WIDTH)) excess,
+  divided out.  q_j is exactly invariant under the same gauge changes (beta_hat -> beta_hat
+  + a, and equivariant under mixing of the mass fluxes), so kappa stays gauge invariant.
+  On the efficiency harness it lowers the RMS error by 10-25 % at equal N
+  (docs/likelihood.md).  ``coupling="free"``: the reduced periodogram above.
 * Models of the low-frequency band [0, f_c], in x = (sin(pi f dt)/(pi dt))^2 (= f^2 at low f;
   exactly linear in 1/S for the reduced spectrum of a sampled Ornstein-Uhlenbeck process),
   u = x / x(f_c):
@@ -75,7 +89,7 @@ from .errors import InputError, TooFewSamples
 __all__ = [
     "LikelihoodResult", "SpectrumFit", "likelihood_analysis", "fit_spectrum",
     "fit_cross_spectrum", "bin_dof", "low_frequency_periodogram", "reduced_from_matrix",
-    "plot_likelihood", "apply_likelihood",
+    "plot_likelihood", "apply_likelihood", "residual_periodogram",
 ]
 
 #: bins kept one by one before pooling
@@ -94,6 +108,11 @@ MAX_ORDER = 6
 BINS_PER_COEF = 6
 #: smallest number of samples accepted
 MIN_SAMPLES = 64
+#: smooth coupling: beta(f_j) from the bins j-w..j+w except j itself (w this half width)
+COUPLING_HALF_WIDTH = 8
+#: half width (bins) of the running mean of the reduced periodogram that weights those bins
+PILOT_HALF_WIDTH = 16
+COUPLINGS = ("smooth", "free")
 FAMILIES = ("inverse", "log")
 #: frequency ratio of the nuisance blocks above a cutoff (log-linear, 2 parameters each)
 NUISANCE_RATIO = 2.0
@@ -171,6 +190,63 @@ def reduced_from_matrix(mat: np.ndarray, ndir: int) -> np.ndarray:
                          "one species (total momentum is conserved) or a duplicate flux") from None
     red = (mat[:, 0, 0] - np.einsum("fi,fi->f", mat[:, 0, 1:], y)).real
     return red * (ndir / nu)
+
+
+def _neighbour_sums(a: np.ndarray, half: int) -> np.ndarray:
+    """sum_{0 < |t| <= half} a[j + t] for every bin j of a (nb, ...): the bins below f = 0 are
+    the mirror images a[-i] = conj(a[i]) (a real series' transform), the top is truncated."""
+    nb = a.shape[0]
+    m = min(half, nb - 1)
+    ext = np.concatenate([a[1:m + 1][::-1].conj(), a], axis=0)       # ext[i + m] = a[i]
+    c = np.concatenate([np.zeros((1,) + a.shape[1:], dtype=ext.dtype), np.cumsum(ext, axis=0)])
+    j = np.arange(nb)
+    hi = np.minimum(j + 2 * m + 1, ext.shape[0])
+    return c[hi] - c[j] - a
+
+
+def residual_periodogram(mat: np.ndarray, ndir: int, last_is_real: bool,
+                         half_width: int = COUPLING_HALF_WIDTH
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Periodogram of the energy flux's residual after its smooth regression on the mass fluxes.
+
+    mat: (nb, k, k) direction-averaged cross-periodogram (:func:`low_frequency_periodogram`),
+    channel 0 the energy flux, k >= 2.  Per bin, B_j = I_0r I_rr^-1 (the per-bin regression
+    coefficient, complex (k-1)-row) and the smooth estimate
+
+        beta_j = [sum_i w_i I_0r,i] [sum_i w_i I_rr,i]^-1,  0 < |i - j| <= half_width,
+
+    with w_i = 1/p_i, p the running mean of the reduced periodogram over +-PILOT_HALF_WIDTH
+    bins (weights only).  Residual (real, >= 0):
+
+        q_j = I_00 - I_0r I_rr^-1 I_r0 + (beta_j - B_j) I_rr,j (beta_j - B_j)^H
+            = (1/l) sum_d |X_0^d - beta_j X_r^d|^2 (in the units of I),
+
+    and, with Cov beta_j ~ M_j^-1 / l (M_j = sum_i w_i I_rr,i, exact when p = S_red), its
+    expectation S_red,j (1 + c_j), c_j = tr(I_rr,j M_j^-1) / (l p_j).  Returns
+    (q / (1 + c), dof): the dof of a plain bin, 2 l (l at the real f = 0 and Nyquist bins).
+
+    Exactly invariant (to round-off) under J0 -> J0 + sum_s a_s J_s (B and beta both shift by
+    a) and under invertible real mixing or rescaling of the mass fluxes (B, beta -> B A^-1,
+    beta A^-1): it is a function of the same gauge-invariant quantities as S_red.
+    """
+    nb, k, _ = mat.shape
+    red = reduced_from_matrix(mat, ndir)
+    half = PILOT_HALF_WIDTH
+    cs = np.concatenate([[0.0], np.cumsum(red)])
+    j = np.arange(nb)
+    lo, hi = np.maximum(j - half, 0), np.minimum(j + half + 1, nb)
+    w = (hi - lo) / (cs[hi] - cs[lo])
+    i_rr = mat[:, 1:, 1:]
+    i_0r = mat[:, 0, 1:]
+    b = np.linalg.solve(np.swapaxes(i_rr, 1, 2), i_0r[..., None])[..., 0]      # B I_rr = I_0r
+    schur = (mat[:, 0, 0] - np.einsum("fi,fi->f", b, i_0r.conj())).real
+    m = _neighbour_sums(i_rr * w[:, None, None], half_width)
+    v = _neighbour_sums(i_0r * w[:, None], half_width)
+    beta = np.linalg.solve(np.swapaxes(m, 1, 2), v[..., None])[..., 0]        # beta M = v
+    d = beta - b
+    q = schur + np.einsum("fi,fij,fj->f", d, i_rr, d.conj()).real
+    excess = np.einsum("fij,fji->f", i_rr, np.linalg.inv(m)).real * w / ndir
+    return q / (1.0 + excess), bin_dof(nb, ndir, last_is_real)
 
 
 # --------------------------------------------------------------------------------------------
@@ -722,9 +798,11 @@ class LikelihoodResult:
 
     kappa, kappa_error: reduced spectrum 1/(S^-1)_00 at f = 0 over 2, gauge invariant.
     L, L_error: (k, k) Onsager matrix (diagonal: plain auto-spectra; off-diagonal: cross-
-    spectra), symmetric.  reduced: the :class:`SpectrumFit` of kappa; diagonal, cross: fits
-    of the L elements (dicts keyed by (a, b)).  ndf: dof of the reduced periodogram inside
-    the band, 2 (l - k + 1).  n_samples, dt.
+    spectra), symmetric.  reduced: the :class:`SpectrumFit` of kappa (fitted to the residual
+    periodogram, or to the reduced one with ``coupling="free"``); diagonal, cross: fits
+    of the L elements (dicts keyed by (a, b)).  ndf: dof per bin of the periodogram kappa is
+    fitted to, inside the band: 2 l (smooth coupling, or one flux), 2 (l - k + 1) (free).
+    coupling, n_samples, dt.
     """
 
     kappa: float
@@ -736,6 +814,7 @@ class LikelihoodResult:
     ndf: int = 0
     n_samples: int = 0
     dt: float = 0.0
+    coupling: str = "smooth"
 
 
 def _check(x: np.ndarray, dt: float) -> np.ndarray:
@@ -752,21 +831,30 @@ def _check(x: np.ndarray, dt: float) -> np.ndarray:
 
 
 def likelihood_analysis(fluxes: np.ndarray, dt: float, matrix: bool = True,
-                        max_order: int = MAX_ORDER) -> LikelihoodResult:
+                        max_order: int = MAX_ORDER, coupling: str = "smooth"
+                        ) -> LikelihoodResult:
     """kappa = 1/(S^-1)_00(0)/2 and the Onsager matrix S(0)/2 by likelihood fits of spectra.
 
     fluxes: (N, k, l), channel 0 the energy flux, 1..k-1 independent mass fluxes, l >= k
     equivalent directions; dt: time between samples.  matrix: also fit every element of the
-    Onsager matrix (else only kappa and L00).
+    Onsager matrix (else only kappa and L00).  coupling: ``"smooth"`` (default) fits kappa to
+    :func:`residual_periodogram` (2 l dof per bin), ``"free"`` to the reduced periodogram
+    (2 (l - k + 1) dof); both are exactly gauge invariant (module docstring).
     """
+    if coupling not in COUPLINGS:
+        raise InputError(f"coupling must be one of {', '.join(COUPLINGS)}, got {coupling!r}")
     x = _check(fluxes, dt)
     n, k, ndir = x.shape
     freq, mat, last_real = low_frequency_periodogram(x, dt)
     df = 1.0 / (n * dt)
     grid = _make_grid(freq.size, dt, df)
     nu = ndir - k + 1
-    red = reduced_from_matrix(mat, ndir)
-    rfit = fit_spectrum(red, bin_dof(freq.size, nu, last_real), dt, df, max_order, _grid=grid)
+    if k > 1 and coupling == "smooth":
+        red, dof = residual_periodogram(mat, ndir, last_real)
+        nu = ndir
+    else:
+        red, dof = reduced_from_matrix(mat, ndir), bin_dof(freq.size, nu, last_real)
+    rfit = fit_spectrum(red, dof, dt, df, max_order, _grid=grid)
     L = np.full((k, k), np.nan)
     E = np.full((k, k), np.nan)
     fits: dict = {}
@@ -785,7 +873,8 @@ def likelihood_analysis(fluxes: np.ndarray, dt: float, matrix: bool = True,
         L[a, b] = L[b, a] = f.value
         E[a, b] = E[b, a] = f.error
     return LikelihoodResult(kappa=rfit.value, kappa_error=rfit.error, L=L, L_error=E,
-                            reduced=rfit, fits=fits, ndf=2 * nu, n_samples=n, dt=float(dt))
+                            reduced=rfit, fits=fits, ndf=2 * nu, n_samples=n, dt=float(dt),
+                            coupling=coupling)
 
 
 # --------------------------------------------------------------------------------------------
@@ -793,7 +882,7 @@ def likelihood_analysis(fluxes: np.ndarray, dt: float, matrix: bool = True,
 # --------------------------------------------------------------------------------------------
 
 def plot_likelihood(arrays: dict, path: str, kappa=None, unit: str = "W m$^{-1}$ K$^{-1}$") -> str:
-    """PNG of the pooled reduced periodogram, the best likelihood fit and the cutoffs.
+    """PNG of the pooled periodogram kappa is fitted to, the best likelihood fit and the cutoffs.
 
     arrays: ``lk_frequencies`` (Hz), ``lk_reduced_periodogram`` and ``lk_fit`` (units of kappa,
     i.e. S/2), ``lk_cutoff_best`` and ``lk_cutoff_mean`` (Hz).  Uses a bare
@@ -812,7 +901,7 @@ def plot_likelihood(arrays: dict, path: str, kappa=None, unit: str = "W m$^{-1}$
     fmax = min(f[-1], 3.0 * fc) if fc > 0 else f[-1]
     show = f <= fmax
     ax.plot(f[show], y[show], ".", ms=2, color="0.55",
-            label="reduced periodogram 1/(S$^{-1}$)$_{00}$ (pooled bins)")
+            label="energy-flux periodogram, mass-flux coupling removed (pooled bins)")
     ok = show & np.isfinite(fit)
     ax.plot(f[ok], fit[ok], color="tab:blue", lw=1.6, label="best likelihood fit")
     if kappa is not None:
@@ -898,8 +987,12 @@ def apply_likelihood(res, arrays: Sequence[np.ndarray], names: Sequence[str],
         "cutoff_mean_THz": fit.fc_mean * 1e-12 / U.time(md.units),
         "band_top_THz": float(fit.frequencies[fit.g_top - 1]) * 1e-12 / U.time(md.units),
         "models": int(fit.models.shape[0]), "ndf": int(r.ndf),
-        "method": {"rule": "maximum likelihood fits of the reduced periodogram (chi^2 with "
-                f"{r.ndf} dof) over cutoffs and model orders, those adequate on their band "
+        "coupling": r.coupling,
+        "method": {"rule": "maximum likelihood fits of the "
+                + ("energy flux's residual periodogram after a smooth regression on the mass "
+                   f"fluxes over +-{COUPLING_HALF_WIDTH} neighbouring bins"
+                   if r.coupling == "smooth" and len(sel) > 1 else "reduced periodogram")
+                + f" (chi^2 with {r.ndf} dof) over cutoffs and model orders, those adequate on their band "
                 f"(block score test: p >= {GOF_ALPHA} or rms misfit of log S < {GOF_RELEVANCE}) "
                 "Akaike-weighted "
                 "(pyonsager.likelihood, docs/likelihood.md)",
