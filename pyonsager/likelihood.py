@@ -192,16 +192,45 @@ def reduced_from_matrix(mat: np.ndarray, ndir: int) -> np.ndarray:
     return red * (ndir / nu)
 
 
-def _neighbour_sums(a: np.ndarray, half: int) -> np.ndarray:
-    """sum_{0 < |t| <= half} a[j + t] for every bin j of a (nb, ...): the bins below f = 0 are
-    the mirror images a[-i] = conj(a[i]) (a real series' transform), the top is truncated."""
+def _neighbour_sums(a: np.ndarray, half: int, mirror: bool) -> np.ndarray:
+    """sum_{0 < |t| <= half} a[j + t] for every row j of a (nb, ...), over the rows that exist;
+    with ``mirror`` the rows below 0 are the mirror images a[-i] = conj(a[i]) (row 0 is f = 0
+    of a real series' transform).  Shifted sums, not differences of a running sum: spectra
+    span many decades, and a difference of prefix sums would cancel."""
     nb = a.shape[0]
-    m = min(half, nb - 1)
-    ext = np.concatenate([a[1:m + 1][::-1].conj(), a], axis=0)       # ext[i + m] = a[i]
-    c = np.concatenate([np.zeros((1,) + a.shape[1:], dtype=ext.dtype), np.cumsum(ext, axis=0)])
-    j = np.arange(nb)
-    hi = np.minimum(j + 2 * m + 1, ext.shape[0])
-    return c[hi] - c[j] - a
+    pad = np.zeros((half,) + a.shape[1:], dtype=a.dtype)
+    front = pad.copy()
+    if mirror:
+        m = min(half, nb - 1)
+        front[half - m:] = a[1:m + 1][::-1].conj()
+    ext = np.concatenate([front, a, pad], axis=0)             # ext[i + half] = a[i]
+    out = np.zeros_like(a)
+    for t in range(1, half + 1):
+        out += ext[half + t:half + t + nb]
+        out += ext[half - t:half - t + nb]
+    return out
+
+
+def _residual_block(mat: np.ndarray, w: np.ndarray, ndir: int, half: int, mirror: bool
+                    ) -> np.ndarray:
+    """q_j / (1 + c_j) of :func:`residual_periodogram` for consecutive bins (the caller
+    discards the ``half`` bins at an edge that is not f = 0 or the top: their neighbours are
+    missing)."""
+    i_rr = mat[:, 1:, 1:]
+    i_0r = mat[:, 0, 1:]
+    b = np.linalg.solve(np.swapaxes(i_rr, 1, 2), i_0r[..., None])[..., 0]      # B I_rr = I_0r
+    schur = (mat[:, 0, 0] - np.einsum("fi,fi->f", b, i_0r.conj())).real
+    m = _neighbour_sums(i_rr * w[:, None, None], half, mirror)
+    v = _neighbour_sums(i_0r * w[:, None], half, mirror)
+    beta = np.linalg.solve(np.swapaxes(m, 1, 2), v[..., None])[..., 0]        # beta M = v
+    d = beta - b
+    q = schur + np.einsum("fi,fij,fj->f", d, i_rr, d.conj()).real
+    excess = np.einsum("fij,fji->f", i_rr, np.linalg.inv(m)).real * w / ndir
+    return q / (1.0 + excess)
+
+
+#: bins per block of :func:`residual_periodogram` (bounds its temporaries for 1e7+ samples)
+RESIDUAL_BLOCK = 1 << 16
 
 
 def residual_periodogram(mat: np.ndarray, ndir: int, last_is_real: bool,
@@ -229,24 +258,17 @@ def residual_periodogram(mat: np.ndarray, ndir: int, last_is_real: bool,
     a) and under invertible real mixing or rescaling of the mass fluxes (B, beta -> B A^-1,
     beta A^-1): it is a function of the same gauge-invariant quantities as S_red.
     """
-    nb, k, _ = mat.shape
+    nb = mat.shape[0]
     red = reduced_from_matrix(mat, ndir)
-    half = PILOT_HALF_WIDTH
-    cs = np.concatenate([[0.0], np.cumsum(red)])
-    j = np.arange(nb)
-    lo, hi = np.maximum(j - half, 0), np.minimum(j + half + 1, nb)
-    w = (hi - lo) / (cs[hi] - cs[lo])
-    i_rr = mat[:, 1:, 1:]
-    i_0r = mat[:, 0, 1:]
-    b = np.linalg.solve(np.swapaxes(i_rr, 1, 2), i_0r[..., None])[..., 0]      # B I_rr = I_0r
-    schur = (mat[:, 0, 0] - np.einsum("fi,fi->f", b, i_0r.conj())).real
-    m = _neighbour_sums(i_rr * w[:, None, None], half_width)
-    v = _neighbour_sums(i_0r * w[:, None], half_width)
-    beta = np.linalg.solve(np.swapaxes(m, 1, 2), v[..., None])[..., 0]        # beta M = v
-    d = beta - b
-    q = schur + np.einsum("fi,fij,fj->f", d, i_rr, d.conj()).real
-    excess = np.einsum("fij,fji->f", i_rr, np.linalg.inv(m)).real * w / ndir
-    return q / (1.0 + excess), bin_dof(nb, ndir, last_is_real)
+    box = np.ones(2 * PILOT_HALF_WIDTH + 1)
+    w = np.convolve(np.ones(nb), box, mode="same") / np.convolve(red, box, mode="same")
+    del red
+    out = np.empty(nb)
+    for s in range(0, nb, RESIDUAL_BLOCK):
+        e = min(nb, s + RESIDUAL_BLOCK)
+        a, b = max(0, s - half_width), min(nb, e + half_width)
+        out[s:e] = _residual_block(mat[a:b], w[a:b], ndir, half_width, a == 0)[s - a:e - a]
+    return out, bin_dof(nb, ndir, last_is_real)
 
 
 # --------------------------------------------------------------------------------------------
