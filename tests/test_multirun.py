@@ -220,7 +220,10 @@ def test_spectral_estimators_use_runs_as_components(tmp_path):
     f = U.channel_factors("metal", ["energy"], None)[0]
     assert lk.kappa.value == pytest.approx(
         r.kappa * U.onsager_prefactor("metal", HEADER["volume"], 550.0, 1.0) * f * f, rel=1e-12)
-    assert lk.estimator["parameters"]["ndf"] == 2 * (6 - 2 + 1)     # 6 components, 2 fluxes
+    # 6 components: the smooth coupling keeps 2 x 6 dof per bin (the reduced periodogram of
+    # 2 fluxes would have 2 (6 - 2 + 1))
+    assert lk.estimator["parameters"]["ndf"] == 2 * 6
+    assert lk.estimator["parameters"]["coupling"] == "smooth"
 
 
 def test_error_bar_of_two_runs_matches_one_run_of_twice_the_length():
