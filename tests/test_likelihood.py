@@ -271,64 +271,63 @@ def test_kappa_invariant_to_dropped_species_and_mass_flux_units():
 
 # ------------------------------------------------------------------ chi-square dof rule
 
+def _white_ratios(k: int, seed: int, periodogram) -> tuple[np.ndarray, np.ndarray]:
+    """300 white Gaussian series (256 samples, 3 directions, covariance C[:k, :k]): the ratio
+    periodogram(mat, last_real) / S_red over the inner bins and over the f = 0 and Nyquist
+    bins, with S(f) = dt C and S_red = dt / (C^-1)_00."""
+    rng = np.random.default_rng(seed)
+    c = np.array([[2.0, 0.8, 0.3], [0.8, 1.0, 0.2], [0.3, 0.2, 1.5]])[:k, :k]
+    chol = np.linalg.cholesky(c)
+    dt, n, reps = 0.5, 256, 300
+    s_red = dt / np.linalg.inv(c)[0, 0]
+    inner, ends = [], []
+    for _ in range(reps):
+        x = np.einsum("ij,njd->nid", chol, rng.standard_normal((n, k, 3)))
+        _, mat, last_real = lk.low_frequency_periodogram(x, dt)
+        assert last_real
+        r = periodogram(mat, last_real) / s_red
+        inner.append(r[1:-1])
+        ends.extend([r[0], r[-1]])
+    return np.concatenate(inner), np.asarray(ends)
+
+
+def _assert_chi2_over_n(vals: np.ndarray, dof: int) -> None:
+    """vals are chi^2_dof / dof: mean 1 and variance 2/dof, each within 4 sampling errors."""
+    se = np.sqrt(2.0 / dof / vals.size)
+    assert abs(vals.mean() - 1.0) < 4 * se, (vals.mean() - 1.0) / se
+    # the sampling error of the variance from the 4th central moment of chi^2_n / n
+    var = vals.var(ddof=1)
+    m4 = 12.0 / dof ** 2 + 48.0 / dof ** 3
+    assert abs(var - 2.0 / dof) < 4 * np.sqrt((m4 - (2.0 / dof) ** 2) / vals.size), var * dof / 2
+
+
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_reduced_periodogram_chi2_dof(k):
     """White Gaussian fluxes with covariance C (3 directions): S(f) = dt C, S_red = dt / (C^-1)_00.
     y/S_red is chi^2_n / n with n = 2 (3 - k + 1) inside the band, n = 3 - k + 1 at f = 0 and
     Nyquist: mean 1, variance 2/n (moments of chi^2 written by hand)."""
-    rng = np.random.default_rng(k)
-    c = np.array([[2.0, 0.8, 0.3], [0.8, 1.0, 0.2], [0.3, 0.2, 1.5]])[:k, :k]
-    chol = np.linalg.cholesky(c)
-    dt, n, reps = 0.5, 256, 300
-    s_red = dt / np.linalg.inv(c)[0, 0]
-    inner, ends = [], []
-    for _ in range(reps):
-        x = np.einsum("ij,njd->nid", chol, rng.standard_normal((n, k, 3)))
-        _, mat, last_real = lk.low_frequency_periodogram(x, dt)
-        r = lk.reduced_from_matrix(mat, 3) / s_red
-        assert last_real
-        inner.append(r[1:-1])
-        ends.extend([r[0], r[-1]])
-    inner, ends = np.concatenate(inner), np.asarray(ends)
+    inner, ends = _white_ratios(k, k, lambda mat, _: lk.reduced_from_matrix(mat, 3))
     nu = 3 - k + 1
-    for vals, dof in ((inner, 2 * nu), (ends, nu)):
-        se = np.sqrt(2.0 / dof / vals.size)
-        assert abs(vals.mean() - 1.0) < 4 * se
-        # variance of chi^2_n/n is 2/n; its sampling error ~ sqrt(var of (y-1)^2 / size)
-        var = vals.var(ddof=1)
-        m4 = 12.0 / dof ** 2 + 48.0 / dof ** 3          # 4th central moment of chi^2_n / n
-        assert abs(var - 2.0 / dof) < 4 * np.sqrt((m4 - (2.0 / dof) ** 2) / vals.size)
+    _assert_chi2_over_n(inner, 2 * nu)
+    _assert_chi2_over_n(ends, nu)
     np.testing.assert_array_equal(lk.bin_dof(5, nu, True), [nu, 2 * nu, 2 * nu, 2 * nu, nu])
 
 
 @pytest.mark.parametrize("k", [2, 3])
 def test_residual_periodogram_keeps_the_plain_dof(k):
-    """The smooth-coupling residual of the same white fluxes: y/S_red has mean 1 and the
-    variance of chi^2_n/n with the dof of a plain bin, n = 2 l = 6 inside the band and n = 3
-    at f = 0 and Nyquist, whatever k (the reduced periodogram has 2 (l - k + 1)): the
+    """The smooth-coupling residual of the same kind of white fluxes: y/S_red has mean 1 and
+    the variance of chi^2_n/n with the dof of a plain bin, n = 2 l = 6 inside the band and
+    n = 3 at f = 0 and Nyquist, whatever k (the reduced periodogram has 2 (l - k + 1)): the
     coupling costs no dof.  Exact beta is constant here, so this checks the leave-own-bin-out
     regression and its excess correction c_j, not the smoothing bias."""
-    rng = np.random.default_rng(10 + k)
-    c = np.array([[2.0, 0.8, 0.3], [0.8, 1.0, 0.2], [0.3, 0.2, 1.5]])[:k, :k]
-    chol = np.linalg.cholesky(c)
-    dt, n, reps = 0.5, 256, 300
-    s_red = dt / np.linalg.inv(c)[0, 0]
-    inner, ends = [], []
-    for _ in range(reps):
-        x = np.einsum("ij,njd->nid", chol, rng.standard_normal((n, k, 3)))
-        _, mat, last_real = lk.low_frequency_periodogram(x, dt)
+    def residual(mat, last_real):
         r, dof = lk.residual_periodogram(mat, 3, last_real)
         np.testing.assert_array_equal(dof, lk.bin_dof(mat.shape[0], 3, True))
-        r = r / s_red
-        inner.append(r[1:-1])
-        ends.extend([r[0], r[-1]])
-    inner, ends = np.concatenate(inner), np.asarray(ends)
-    for vals, dof in ((inner, 6), (ends, 3)):
-        se = np.sqrt(2.0 / dof / vals.size)
-        assert abs(vals.mean() - 1.0) < 4 * se, (vals.mean() - 1.0) / se
-        var = vals.var(ddof=1)
-        m4 = 12.0 / dof ** 2 + 48.0 / dof ** 3
-        assert abs(var - 2.0 / dof) < 4 * np.sqrt((m4 - (2.0 / dof) ** 2) / vals.size), var * dof / 2
+        return r
+
+    inner, ends = _white_ratios(k, 10 + k, residual)
+    _assert_chi2_over_n(inner, 6)
+    _assert_chi2_over_n(ends, 3)
 
 
 def test_residual_periodogram_gauge_invariant_bin_by_bin():
